@@ -1,0 +1,23 @@
+// A tiny seeded PRNG (xorshift32) whose whole state is one integer, so the link can keep it
+// in its plain state object and stay a pure function. The seed comes from the shell: a
+// hardware RNG on devices, a seeded source in tests and simulations. No Math.imul (Espruino).
+
+/** A non-zero 32-bit state from any seed. */
+export function seedRng(seed: number): number {
+  let x = (seed | 0) ^ 0x9e3779b9;
+  if (x === 0) x = 0x6d2b79f5;
+  return x | 0;
+}
+
+/** The next state. */
+export function nextRng(x: number): number {
+  x ^= x << 13;
+  x ^= x >>> 17;
+  x ^= x << 5;
+  return x | 0;
+}
+
+/** A uniform draw in [0, 1) from a state. */
+export function rngUnit(x: number): number {
+  return (x >>> 0) / 4294967296;
+}
