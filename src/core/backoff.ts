@@ -74,7 +74,7 @@ export function nextDelay(b: BackoffConfig, kind: WaitKind, attempt: number, pre
   if (kind === "throttled") {
     // The hub said it is overloaded: never come back inside the previous window, and
     // never sooner than the fleet window when the fleet size is known.
-    const wide = ceilingMs(b, attempt + 2);
+    const wide = ceilingMs(b, attempt + 3);
     if (hi < wide) hi = wide;
     if (fleet > 0 && hi < fleet) hi = fleet;
     if (lo < hi / 2) lo = hi / 2;
