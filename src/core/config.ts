@@ -18,7 +18,7 @@ export interface BackoffConfig {
   factor: number;
   /** ms, largest delay; >= baseMs, <= 3600000; default 60000 */
   capMs: number;
-  /** ms, no reconnect after a drop comes sooner than this; 0..capMs; default 1000 */
+  /** ms, no reconnect after a drop comes sooner than this; 0..capMs; default 2000 (longer than the hub's typical 0.2–2 s view of a dropped link) */
   floorMs: number;
   /** ms, the link must stay up this long before the attempt counter resets; default 30000 */
   stableMs: number;
@@ -37,7 +37,7 @@ export interface DeviceConfig {
   auth: { symmetricKey: string } | { sasToken: string };
   /** TLS is on unless plaintext is asked for, and plaintext is allowed only to a loopback host */
   tls: boolean;
-  /** seconds; 30..1177 (the hub's maximum); default 240 */
+  /** seconds; 1..1177 (the hub's maximum); default 240 */
   keepaliveSec: number;
   /** ms to open the transport and receive CONNACK; 1000..120000; default 15000 */
   connectTimeoutMs: number;
@@ -74,7 +74,7 @@ export const DEFAULTS = freeze({
     baseMs: 1000,
     factor: 2,
     capMs: 60000,
-    floorMs: 1000,
+    floorMs: 2000,
     stableMs: 30000,
   }),
   token: freeze({ lifetimeSec: 3600, renewMarginSec: 300 }),
@@ -91,7 +91,7 @@ function lim(min: number, max: number, integer: boolean): Limit {
 /** Inclusive ranges of the numeric fields (the JSON schema repeats them; a test keeps both equal). */
 export const LIMITS = freeze({
   port: lim(1, 65535, true),
-  keepaliveSec: lim(30, 1177, true),
+  keepaliveSec: lim(1, 1177, true),
   connectTimeoutMs: lim(1000, 120000, true),
   maxPacketBytes: lim(1024, 268435455, true),
   backoff: freeze({
