@@ -1,0 +1,15 @@
+#!/usr/bin/env node
+// The linkguard command line. The TypeScript sources are compiled to build/ by `npm run build`
+// (npm start and npm test do it first).
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const entry = join(root, "build", "src", "cli", "main.js");
+if (!existsSync(entry)) {
+  console.error("linkguard: not built yet — run `npm run build` (or `npm start` / `npm test`, which build first)");
+  process.exit(2);
+}
+const { main } = await import(pathToFileURL(entry).href);
+process.exitCode = await main(process.argv.slice(2));
