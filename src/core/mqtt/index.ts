@@ -1,0 +1,18 @@
+// The MQTT 3.1.1 codec's public API.
+
+export {
+  CONNECT, CONNACK, PUBLISH, PUBACK, SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK,
+  PINGREQ, PINGRESP, DISCONNECT,
+} from "./packet.js";
+export type {
+  Packet, ConnectPacket, ConnackPacket, PublishPacket, PubackPacket, SubscribePacket,
+  SubackPacket, UnsubscribePacket, UnsubackPacket, PingreqPacket, PingrespPacket,
+  DisconnectPacket, ProtocolError,
+} from "./packet.js";
+export { utf8Length, writeUtf8, readUtf8, utf8ErrorAt } from "./utf8.js";
+export {
+  MAX_REMAINING_LENGTH, MAX_STRING_BYTES, PINGREQ_BYTES, PINGRESP_BYTES, DISCONNECT_BYTES,
+  encodePuback, packetLength, encodeInto, encode,
+} from "./encode.js";
+export { MQTT_ERRORS, EMPTY_DECODER, decodePacket, feed } from "./decode.js";
+export type { DecodeOk, DecoderState, FeedResult } from "./decode.js";
