@@ -1,0 +1,438 @@
+// The MQTT 3.1.1 codec: UTF-8, golden encodings, programmer errors, every decoder error
+// code with its exact offset, the streaming decoder's state handling, and random garbage.
+
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  Packet, ProtocolError, DecoderState, utf8Length, writeUtf8, readUtf8, utf8ErrorAt,
+  encode, encodeInto, packetLength, encodePuback, PINGREQ_BYTES, PINGRESP_BYTES, DISCONNECT_BYTES,
+  decodePacket, feed, EMPTY_DECODER, MQTT_ERRORS,
+} from "../../src/core/mqtt/index.js";
+
+const MAX = 1 << 20;
+const b = (...xs: number[]) => new Uint8Array(xs);
+const ascii = (s: string) => Array.prototype.map.call(s, (c: string) => c.charCodeAt(0)) as number[];
+const str = (s: string) => [s.length >> 8, s.length & 0xff, ...ascii(s)];
+
+/** Decodes bytes from the start with stream offset base; an error value or the single packet. */
+function decodeAll(bytes: Uint8Array, max = MAX, base = 0) {
+  return decodePacket(bytes, 0, bytes.length, max, base);
+}
+
+function expectError(bytes: Uint8Array, code: string, at: number, max = MAX) {
+  const r = decodeAll(bytes, max);
+  assert.deepEqual(r, { ok: false, code, at });
+  assert.ok(MQTT_ERRORS[code], `${code} has a description`);
+  // the same error, at the same absolute offset, through feed after a 3-byte prefix stream
+  const f = feed(feed(EMPTY_DECODER, b(0xc0, 0x00, 0xd0), max).dec, new Uint8Array([0x00, ...bytes]), max);
+  assert.deepEqual(f.packets, [{ type: "pingresp" }]);
+  assert.deepEqual(f.error, { ok: false, code, at: at + 4 });
+}
+
+describe("utf8", () => {
+  const samples = ["", "devices/dev1", "é", "€uro", "中文/主题", "𝄞 music", "😀😀", "\u007f\u0080\u07ff\u0800\uffff", "a\ud83d\ude00b"];
+
+  test("length and bytes match Node's UTF-8 for BMP and astral characters", () => {
+    for (const s of samples) {
+      const want = Buffer.from(s, "utf8");
+      assert.equal(utf8Length(s), want.length, s);
+      const buf = new Uint8Array(want.length + 2);
+      assert.equal(writeUtf8(s, buf, 1), want.length + 1);
+      assert.deepEqual(Buffer.from(buf.subarray(1, want.length + 1)), want);
+      assert.equal(readUtf8(buf, 1, want.length + 1), s);
+    }
+  });
+
+  test("a lone surrogate is written as U+FFFD, as Node writes it", () => {
+    for (const s of ["\ud800", "a\udc00b", "\ud83d", "x\ud83dy", "\ude00\ud83d"]) {
+      const want = Buffer.from(s, "utf8");
+      const buf = new Uint8Array(utf8Length(s));
+      assert.equal(buf.length, want.length);
+      writeUtf8(s, buf, 0);
+      assert.deepEqual(Buffer.from(buf), want);
+    }
+  });
+
+  test("strings of 65535 bytes decode whole (chunked building, mixed widths)", () => {
+    const s = "ab€𝄞é".repeat(5000).slice(0, 20000);
+    const buf = new Uint8Array(utf8Length(s));
+    writeUtf8(s, buf, 0);
+    assert.equal(readUtf8(buf, 0, buf.length), s);
+    const a = new Uint8Array(65535).fill(0x61);
+    assert.equal(readUtf8(a, 0, a.length), "a".repeat(65535));
+  });
+
+  const invalid: [string, number[], number][] = [
+    ["U+0000 (MQTT §1.5.3)", [0x61, 0x00, 0x62], 1],
+    ["a lone continuation byte", [0x61, 0x80], 1],
+    ["an overlong 2-byte form", [0xc0, 0x80], 0],
+    ["an overlong 2-byte form C1", [0x61, 0xc1, 0xbf], 1],
+    ["an overlong 3-byte form", [0xe0, 0x80, 0xaf], 0],
+    ["an overlong 4-byte form", [0xf0, 0x80, 0x80, 0xaf], 0],
+    ["a UTF-16 surrogate", [0x61, 0x62, 0xed, 0xa0, 0x80], 2],
+    ["a code point above U+10FFFF", [0xf4, 0x90, 0x80, 0x80], 0],
+    ["a byte F5", [0xf5, 0x80, 0x80, 0x80], 0],
+    ["a byte FF", [0xff], 0],
+    ["a truncated 2-byte sequence", [0x61, 0xc3], 1],
+    ["a truncated 3-byte sequence", [0xe2, 0x82], 0],
+    ["a truncated 4-byte sequence", [0xf0, 0x9f, 0x98], 0],
+    ["a bad continuation in a 3-byte sequence", [0xe2, 0x82, 0x41], 0],
+  ];
+  for (const [what, bytes, at] of invalid) {
+    test(`${what} is invalid, found at offset ${at}`, () => {
+      const buf = new Uint8Array(bytes);
+      assert.equal(readUtf8(buf, 0, buf.length), null);
+      assert.equal(utf8ErrorAt(buf, 0, buf.length), at);
+    });
+  }
+
+  test("U+FFFF and U+10FFFF and control characters other than U+0000 are accepted", () => {
+    const buf = b(0xef, 0xbf, 0xbf, 0xf4, 0x8f, 0xbf, 0xbf, 0x01, 0x7f);
+    assert.equal(readUtf8(buf, 0, buf.length), "\uffff\udbff\udfff\u0001\u007f");
+    assert.equal(utf8ErrorAt(buf, 0, buf.length), -1);
+  });
+});
+
+describe("encoder", () => {
+  test("CONNECT carries protocol MQTT level 4 and the §3.1.2.3 flags", () => {
+    const bytes = encode({
+      type: "connect", clientId: "d", cleanSession: false, keepaliveSec: 240, username: "u", password: "p",
+      will: { topic: "w", payload: b(9), qos: 1, retain: true },
+    });
+    assert.deepEqual(Array.from(bytes), [
+      0x10, 25, ...str("MQTT"), 4, 0b11101100, 0, 240, ...str("d"), ...str("w"), 0, 1, 9, ...str("u"), ...str("p"),
+    ]);
+    const bare = encode({ type: "connect", clientId: "", cleanSession: true, keepaliveSec: 0 });
+    assert.deepEqual(Array.from(bare), [0x10, 12, ...str("MQTT"), 4, 0b00000010, 0, 0, 0, 0]);
+  });
+
+  test("SUBSCRIBE and UNSUBSCRIBE carry fixed-header flags 0b0010 (§3.8.1, §3.10.1)", () => {
+    const sub = encode({ type: "subscribe", packetId: 0x0102, subscriptions: [{ topic: "a/#", qos: 1 }] });
+    assert.deepEqual(Array.from(sub), [0x82, 8, 1, 2, ...str("a/#"), 1]);
+    const uns = encode({ type: "unsubscribe", packetId: 7, topics: ["a/+"] });
+    assert.deepEqual(Array.from(uns), [0xa2, 7, 0, 7, ...str("a/+")]);
+  });
+
+  test("PUBLISH QoS 1 writes flags, topic, id and payload", () => {
+    const p: Packet = { type: "publish", topic: "t/é", payload: b(1, 2), qos: 1, dup: true, retain: true, packetId: 0xabcd };
+    assert.deepEqual(Array.from(encode(p)), [0x3b, 10, 0, 4, 0x74, 0x2f, 0xc3, 0xa9, 0xab, 0xcd, 1, 2]);
+  });
+
+  test("hot-path constants and encodePuback are the exact packets", () => {
+    assert.deepEqual(Array.from(encodePuback(0x1234)), [0x40, 2, 0x12, 0x34]);
+    assert.deepEqual(Array.from(PINGREQ_BYTES), [0xc0, 0]);
+    assert.deepEqual(Array.from(PINGRESP_BYTES), [0xd0, 0]);
+    assert.deepEqual(Array.from(DISCONNECT_BYTES), [0xe0, 0]);
+    assert.deepEqual(encode({ type: "pingreq" }), PINGREQ_BYTES);
+  });
+
+  test("remaining length uses 1 to 4 bytes at the §2.2.3 boundaries", () => {
+    // topic "t" + QoS 0: remaining = 3 + payload
+    for (const [rem, header] of [[127, 2], [128, 3], [16383, 3], [16384, 4], [2097151, 4], [2097152, 5]]) {
+      const p: Packet = { type: "publish", topic: "t", payload: new Uint8Array(rem - 3), qos: 0, dup: false, retain: false, packetId: 0 };
+      const bytes = encode(p);
+      assert.equal(bytes.length, header + rem);
+      assert.equal(packetLength(p), bytes.length);
+      const r = decodeAll(bytes, 1 << 23);
+      assert.ok(r !== null && r.ok && r.next === bytes.length);
+    }
+  });
+
+  const pub = (over: object): Packet => ({ type: "publish", topic: "t", payload: b(), qos: 1, dup: false, retain: false, packetId: 1, ...over } as Packet);
+  const bad: [string, Packet, RegExp][] = [
+    ["packetId 0 at QoS 1", pub({ packetId: 0 }), /packetId/],
+    ["packetId 65536", pub({ packetId: 65536 }), /packetId/],
+    ["a fractional packetId", pub({ packetId: 1.5 }), /packetId/],
+    ["QoS 3", pub({ qos: 3 }), /qos/],
+    ["a topic of 65536 bytes", pub({ topic: "a".repeat(65536) }), /65535/],
+    ["a topic with a wildcard", pub({ topic: "a/+" }), /wildcard/],
+    ["an empty topic", pub({ topic: "" }), /empty/],
+    ["dup at QoS 0", pub({ qos: 0, dup: true, packetId: 0 }), /dup/],
+    ["keepalive 65536", { type: "connect", clientId: "c", cleanSession: true, keepaliveSec: 65536 }, /keepalive/],
+    ["keepalive -1", { type: "connect", clientId: "c", cleanSession: true, keepaliveSec: -1 }, /keepalive/],
+    ["a password without a username", { type: "connect", clientId: "c", cleanSession: true, keepaliveSec: 1, password: "p" }, /username/],
+    ["a will with QoS 2", { type: "connect", clientId: "c", cleanSession: true, keepaliveSec: 1, will: { topic: "w", payload: b(), qos: 2 as 1, retain: false } }, /qos/],
+    ["a SUBSCRIBE without subscriptions", { type: "subscribe", packetId: 1, subscriptions: [] }, /at least one/],
+    ["a misplaced # in a filter", { type: "subscribe", packetId: 1, subscriptions: [{ topic: "a/#/b", qos: 0 }] }, /wildcard/],
+    ["a SUBACK code 3", { type: "suback", packetId: 1, granted: [3] }, /return code/],
+    ["an UNSUBSCRIBE without topics", { type: "unsubscribe", packetId: 1, topics: [] }, /at least one/],
+    ["a CONNACK return code 256", { type: "connack", sessionPresent: false, returnCode: 256 }, /returnCode/],
+  ];
+  for (const [what, p, msg] of bad) {
+    test(`encoding ${what} throws a RangeError`, () => {
+      assert.throws(() => encode(p), (e: unknown) => e instanceof RangeError && msg.test(e.message));
+    });
+  }
+
+  test("encodePuback(0) throws a RangeError", () => {
+    assert.throws(() => encodePuback(0), RangeError);
+  });
+
+  test("encodeInto a buffer without room throws before writing a byte", () => {
+    const buf = new Uint8Array(8).fill(0xee);
+    assert.throws(() => encodeInto(pub({}), buf, 4), /no room/); // 7 bytes
+    assert.deepEqual(Array.from(buf), new Array(8).fill(0xee));
+    assert.equal(encodeInto({ type: "puback", packetId: 3 }, buf, 4), 8);
+  });
+});
+
+describe("decoder errors, each at its exact offset", () => {
+  test("packet types 0 and 15 are mqtt.reservedType at offset 0", () => {
+    expectError(b(0x00, 0x00), "mqtt.reservedType", 0);
+    expectError(b(0xf0, 0x00), "mqtt.reservedType", 0);
+  });
+
+  test("PUBREC, PUBREL and PUBCOMP are mqtt.unsupportedType at offset 0", () => {
+    for (const b0 of [0x50, 0x62, 0x70]) expectError(b(b0, 2, 0, 1), "mqtt.unsupportedType", 0);
+  });
+
+  test("the first byte alone is enough to report a bad type or flags", () => {
+    assert.deepEqual(decodeAll(b(0xf0)), { ok: false, code: "mqtt.reservedType", at: 0 });
+    assert.deepEqual(decodeAll(b(0x41)), { ok: false, code: "mqtt.reservedFlags", at: 0 });
+  });
+
+  test("wrong fixed-header flags are mqtt.reservedFlags at offset 0 (§2.2.2)", () => {
+    expectError(b(0x41, 2, 0, 1), "mqtt.reservedFlags", 0); // PUBACK 0b0001
+    expectError(b(0x80, 6, 0, 1, 0, 1, 0x61, 0), "mqtt.reservedFlags", 0); // SUBSCRIBE 0b0000
+    expectError(b(0xa0, 5, 0, 1, 0, 1, 0x61), "mqtt.reservedFlags", 0); // UNSUBSCRIBE 0b0000
+    expectError(b(0xc1, 0), "mqtt.reservedFlags", 0);
+    expectError(b(0x38, 3, 0, 1, 0x74), "mqtt.reservedFlags", 0); // DUP with QoS 0 (§3.3.1.1)
+  });
+
+  test("PUBLISH QoS 3 is mqtt.badQos at offset 0", () => {
+    expectError(b(0x36, 5, 0, 1, 0x74, 0, 1), "mqtt.badQos", 0);
+  });
+
+  test("a fifth remaining-length byte is mqtt.lengthTooLong at offset 5", () => {
+    assert.equal(decodeAll(b(0x30, 0xff, 0xff, 0xff, 0xff)), null);
+    expectError(b(0x30, 0xff, 0xff, 0xff, 0xff, 0x01), "mqtt.lengthTooLong", 5);
+  });
+
+  test("a packet over maxPacketBytes is mqtt.packetTooLarge at offset 1, before its body arrives", () => {
+    // remaining 128 + header 3 = 131 > 130
+    assert.deepEqual(decodeAll(b(0x30, 0x80, 0x01), 130), { ok: false, code: "mqtt.packetTooLarge", at: 1 });
+    assert.equal(decodeAll(b(0x30, 0x80, 0x01), 131), null);
+    const f = feed(EMPTY_DECODER, b(0x30, 0x80), 130);
+    assert.equal(f.error, null);
+    assert.deepEqual(feed(f.dec, b(0x01), 130).error, { ok: false, code: "mqtt.packetTooLarge", at: 1 });
+  });
+
+  test("fixed-size packets with a wrong remaining length are mqtt.badLength at offset 1", () => {
+    expectError(b(0x40, 3, 0, 1, 0), "mqtt.badLength", 1);
+    expectError(b(0x40, 1, 0), "mqtt.badLength", 1);
+    expectError(b(0x20, 1, 0), "mqtt.badLength", 1);
+    expectError(b(0xb0, 0), "mqtt.badLength", 1);
+    expectError(b(0xd0, 1, 0), "mqtt.badLength", 1);
+    expectError(b(0xe0, 0x80, 0x01), "mqtt.badLength", 1);
+  });
+
+  const connect = (flags: number, rest: number[]) => b(0x10, 10 + rest.length, ...str("MQTT"), 4, flags, 0, 60, ...rest);
+
+  test("trailing bytes after a CONNECT's last field are mqtt.badLength at the first extra byte", () => {
+    expectError(connect(0x02, [...str("c"), 0xaa]), "mqtt.badLength", 15);
+  });
+
+  test("a string running past its packet is mqtt.truncated at the string's length field", () => {
+    expectError(b(0x30, 5, 0, 10, 0x61, 0x62, 0x63), "mqtt.truncated", 2);
+    expectError(b(0x32, 4, 0, 1, 0x74, 0), "mqtt.truncated", 5); // packet id cut: reported inside the packet
+    expectError(b(0x30, 0), "mqtt.truncated", 1); // no room for the topic length: the last byte of the packet
+    expectError(connect(0x02, [0, 5, 0x61]), "mqtt.truncated", 12);
+  });
+
+  test("invalid UTF-8 in a topic is mqtt.badUtf8 at the offending byte", () => {
+    expectError(b(0x30, 6, 0, 4, 0x61, 0xc0, 0x80, 0x62), "mqtt.badUtf8", 5);
+    expectError(b(0x30, 5, 0, 3, 0x61, 0xed, 0xa0), "mqtt.badUtf8", 5);
+  });
+
+  test("U+0000 in a topic is mqtt.badUtf8 at the zero byte (§1.5.3)", () => {
+    expectError(b(0x30, 5, 0, 3, 0x61, 0x00, 0x62), "mqtt.badUtf8", 5);
+    expectError(connect(0x82, [...str("c"), 0, 1, 0]), "mqtt.badUtf8", 17);
+  });
+
+  test("packet id 0 is mqtt.badPacketId at the id", () => {
+    expectError(b(0x40, 2, 0, 0), "mqtt.badPacketId", 2);
+    expectError(b(0x32, 5, 0, 1, 0x74, 0, 0), "mqtt.badPacketId", 5);
+    expectError(b(0x82, 6, 0, 0, ...str("a"), 0), "mqtt.badPacketId", 2);
+    expectError(b(0x90, 3, 0, 0, 0), "mqtt.badPacketId", 2);
+    expectError(b(0xb0, 2, 0, 0), "mqtt.badPacketId", 2);
+  });
+
+  test("CONNECT with another protocol name or level is mqtt.badProtocol", () => {
+    expectError(b(0x10, 15, ...str("MQIsdp"), 3, 2, 0, 60, ...str("c")), "mqtt.badProtocol", 2);
+    expectError(b(0x10, 13, ...str("MQTT"), 5, 2, 0, 60, ...str("c")), "mqtt.badProtocol", 8);
+  });
+
+  test("inconsistent CONNECT flags are mqtt.badConnectFlags at the flags byte", () => {
+    expectError(connect(0x03, str("c")), "mqtt.badConnectFlags", 9); // reserved bit 0
+    expectError(connect(0x42, str("c")), "mqtt.badConnectFlags", 9); // password without user name
+    expectError(connect(0x22, str("c")), "mqtt.badConnectFlags", 9); // will retain without will
+    expectError(connect(0x0a, str("c")), "mqtt.badConnectFlags", 9); // will QoS without will
+  });
+
+  test("a will with QoS 3 is mqtt.badQos, with QoS 2 mqtt.unsupportedQos", () => {
+    expectError(connect(0x1e, [...str("c"), ...str("w"), 0, 0]), "mqtt.badQos", 9);
+    expectError(connect(0x16, [...str("c"), ...str("w"), 0, 0]), "mqtt.unsupportedQos", 9);
+  });
+
+  test("CONNACK flags other than session present are mqtt.badConnackFlags at offset 2", () => {
+    expectError(b(0x20, 2, 0x02, 0), "mqtt.badConnackFlags", 2);
+  });
+
+  test("SUBSCRIBE, UNSUBSCRIBE and SUBACK without entries are mqtt.emptySubscription at offset 1", () => {
+    expectError(b(0x82, 2, 0, 1), "mqtt.emptySubscription", 1);
+    expectError(b(0xa2, 2, 0, 1), "mqtt.emptySubscription", 1);
+    expectError(b(0x90, 2, 0, 1), "mqtt.emptySubscription", 1);
+  });
+
+  test("subscription options: reserved bits are mqtt.reservedFlags, QoS 3 mqtt.badQos, a missing byte mqtt.truncated", () => {
+    expectError(b(0x82, 6, 0, 1, ...str("a"), 0x04), "mqtt.reservedFlags", 7);
+    expectError(b(0x82, 6, 0, 1, ...str("a"), 0x03), "mqtt.badQos", 7);
+    expectError(b(0x82, 5, 0, 1, ...str("a")), "mqtt.truncated", 6);
+  });
+
+  test("a wildcard in a PUBLISH topic is mqtt.badTopic at the wildcard", () => {
+    expectError(b(0x30, 5, 0, 3, 0x61, 0x2f, 0x2b), "mqtt.badTopic", 6);
+    expectError(b(0x30, 3, 0, 1, 0x23), "mqtt.badTopic", 4);
+    expectError(b(0x30, 2, 0, 0), "mqtt.badTopic", 2); // empty topic name (§4.7.3)
+  });
+
+  test("misplaced wildcards in a topic filter are mqtt.badTopic at the wildcard", () => {
+    expectError(b(0x82, 7, 0, 1, ...str("a#"), 0), "mqtt.badTopic", 7);
+    expectError(b(0x82, 8, 0, 1, ...str("#/a"), 0), "mqtt.badTopic", 6);
+    expectError(b(0xa2, 6, 0, 1, ...str("a+")), "mqtt.badTopic", 7);
+    expectError(b(0xa2, 4, 0, 1, 0, 0), "mqtt.badTopic", 4);
+  });
+
+  test("a SUBACK return code outside 0, 1, 2, 0x80 is mqtt.badGranted at the code", () => {
+    expectError(b(0x90, 4, 0, 1, 0x80, 3), "mqtt.badGranted", 5);
+  });
+
+  test("base is added to every reported offset", () => {
+    assert.deepEqual(decodePacket(b(0xaa, 0x40, 2, 0, 0), 1, 5, MAX, 1000), { ok: false, code: "mqtt.badPacketId", at: 1003 });
+  });
+
+  test("every error code has a one-line description, and the table is frozen", () => {
+    for (const code of Object.keys(MQTT_ERRORS)) {
+      assert.match(code, /^mqtt\.[a-zA-Z0-9]+$/);
+      assert.ok(MQTT_ERRORS[code].length > 10 && MQTT_ERRORS[code].indexOf("\n") < 0);
+    }
+    assert.ok(Object.isFrozen(MQTT_ERRORS));
+  });
+});
+
+describe("streaming decoder", () => {
+  const pA = encode({ type: "publish", topic: "a", payload: b(1, 2, 3), qos: 1, dup: false, retain: false, packetId: 5 });
+  const pB = encode({ type: "puback", packetId: 9 });
+  const both = new Uint8Array([...pA, ...pB]);
+
+  test("feeding never changes the old state or the chunk, and an old state can be fed again", () => {
+    const s1 = feed(EMPTY_DECODER, both.subarray(0, 4), MAX).dec;
+    const pendingBefore = Array.from(s1.pending);
+    const chunk = both.slice(4);
+    const r1 = feed(s1, chunk, MAX);
+    const r2 = feed(s1, chunk, MAX);
+    assert.deepEqual(Array.from(s1.pending), pendingBefore);
+    assert.equal(s1.offset, 0);
+    assert.deepEqual(chunk, both.subarray(4));
+    assert.deepEqual(r1, r2);
+    assert.equal(r1.packets.length, 2);
+    assert.deepEqual(EMPTY_DECODER, { pending: new Uint8Array(0), offset: 0 });
+  });
+
+  test("the incomplete tail is kept across feeds and offsets stay absolute", () => {
+    const r1 = feed(EMPTY_DECODER, both.subarray(0, pA.length + 2), MAX);
+    assert.deepEqual(r1.packets.map((p) => p.type), ["publish"]);
+    assert.equal(r1.dec.offset, pA.length);
+    assert.deepEqual(Array.from(r1.dec.pending), Array.from(pB.subarray(0, 2)));
+    const r2 = feed(r1.dec, both.subarray(pA.length + 2), MAX);
+    assert.deepEqual(r2.packets, [{ type: "puback", packetId: 9 }]);
+    assert.equal(r2.dec.offset, both.length);
+    assert.equal(r2.dec.pending.length, 0);
+    // an error two feeds later names its absolute stream offset
+    const r3 = feed(feed(r2.dec, b(0x40), MAX).dec, b(2, 0, 0), MAX);
+    assert.deepEqual(r3.error, { ok: false, code: "mqtt.badPacketId", at: both.length + 2 });
+  });
+
+  test("the pending tail is a copy: writing into the chunk later does not change the state", () => {
+    const chunk = both.slice(0, pA.length + 3);
+    const r = feed(EMPTY_DECODER, chunk, MAX);
+    chunk.fill(0);
+    assert.deepEqual(Array.from(r.dec.pending), Array.from(pB.subarray(0, 3)));
+  });
+
+  test("a payload is a view of the chunk, not a copy", () => {
+    const r = feed(EMPTY_DECODER, pA, MAX);
+    const p = r.packets[0];
+    assert.ok(p.type === "publish" && p.payload.buffer === pA.buffer);
+  });
+
+  test("packets before an error are returned, and the dead state repeats the error", () => {
+    const r = feed(EMPTY_DECODER, new Uint8Array([...pB, ...pB, 0xf0, 0]), MAX);
+    assert.equal(r.packets.length, 2);
+    assert.deepEqual(r.error, { ok: false, code: "mqtt.reservedType", at: 8 });
+    assert.equal(r.dec.offset, 8);
+    const again = feed(r.dec, b(0), MAX);
+    assert.deepEqual(again.error, r.error);
+    assert.deepEqual(again.packets, []);
+  });
+
+  test("an empty chunk returns the same state and nothing else", () => {
+    const r = feed(EMPTY_DECODER, new Uint8Array(0), MAX);
+    assert.equal(r.dec, EMPTY_DECODER);
+    assert.deepEqual(r.packets, []);
+    assert.equal(r.error, null);
+  });
+});
+
+/** mulberry32: a small seeded PRNG so every garbage run replays. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe("random garbage", () => {
+  test("20k random buffers: no exception; packets or an error with an integer offset inside the input; any split gives the same", () => {
+    const rnd = prng(0x5eed);
+    const valid = [0x10, 0x20, 0x30, 0x32, 0x34, 0x3b, 0x40, 0x82, 0x90, 0xa2, 0xb0, 0xc0, 0xd0, 0xe0];
+    let errors = 0;
+    let packets = 0;
+    for (let n = 0; n < 20000; n++) {
+      const len = Math.floor(rnd() * 48);
+      const buf = new Uint8Array(len);
+      for (let i = 0; i < len; i++) buf[i] = Math.floor(rnd() * 256);
+      // bias toward plausible headers so that the body decoders get exercised
+      if (len > 1 && rnd() < 0.7) {
+        buf[0] = valid[Math.floor(rnd() * valid.length)];
+        buf[1] = Math.floor(rnd() * len);
+        if (rnd() < 0.5 && len > 3) {
+          buf[2] = 0;
+          buf[3] = Math.floor(rnd() * 8);
+        }
+      }
+      const max = 8 + Math.floor(rnd() * 64);
+      const whole = feed(EMPTY_DECODER, buf, max);
+      if (whole.error !== null) {
+        errors++;
+        assert.ok(Number.isInteger(whole.error.at) && whole.error.at >= 0 && whole.error.at < len, JSON.stringify([Array.from(buf), whole.error]));
+        assert.ok(MQTT_ERRORS[whole.error.code], whole.error.code);
+      }
+      packets += whole.packets.length;
+      const cut = Math.floor(rnd() * (len + 1));
+      const a = feed(EMPTY_DECODER, buf.subarray(0, cut), max);
+      const rest: { packets: Packet[]; error: ProtocolError | null; dec: DecoderState } = a.error === null ? feed(a.dec, buf.subarray(cut), max) : { packets: [], error: a.error, dec: a.dec };
+      assert.deepEqual(a.packets.concat(rest.packets), whole.packets);
+      assert.deepEqual(rest.error, whole.error);
+      const one = decodePacket(buf, 0, len, max, 77);
+      if (one !== null && !one.ok) assert.ok(Number.isInteger(one.at) && one.at >= 77 && one.at < 77 + len);
+      if (one !== null && one.ok) assert.ok(one.next <= len);
+    }
+    // the generator reaches both outcomes often
+    assert.ok(errors > 5000 && packets > 200, `errors ${errors}, packets ${packets}`);
+  });
+});
