@@ -187,6 +187,8 @@ describe("our encoder against mqtt-packet's parser", () => {
           const into = new Uint8Array(bytes.length + at + 3);
           assert.equal(encodeInto(p, into, at), at + bytes.length);
           assert.deepEqual(into.subarray(at, at + bytes.length), bytes);
+          // every byte is written: memory from a pooled allocator may hold anything
+          assert.deepEqual(encode(p, (n) => new Uint8Array(n).fill(0xee)), bytes);
           const r = mpParse(bytes);
           assert.deepEqual(r.errors, []);
           assert.deepEqual(r.packets, [norm(p)]);

@@ -168,6 +168,15 @@ describe("encoder", () => {
     assert.throws(() => encodePuback(0), RangeError);
   });
 
+  test("encode takes its array from alloc when given one, and checks its length", () => {
+    const p: Packet = { type: "puback", packetId: 1 };
+    const pool = new Uint8Array(16).fill(0xee);
+    const out = encode(p, (n) => pool.subarray(3, 3 + n));
+    assert.equal(out.buffer, pool.buffer);
+    assert.deepEqual(Array.from(pool.subarray(2, 8)), [0xee, 0x40, 2, 0, 1, 0xee]);
+    assert.throws(() => encode(p, (n) => new Uint8Array(n + 1)), RangeError);
+  });
+
   test("encodeInto a buffer without room throws before writing a byte", () => {
     const buf = new Uint8Array(8).fill(0xee);
     assert.throws(() => encodeInto(pub({}), buf, 4), /no room/); // 7 bytes

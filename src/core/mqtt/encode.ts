@@ -245,10 +245,18 @@ export function encodeInto(p: Packet, buf: Uint8Array, pos: number): number {
   return writePacket(p, rem, buf, pos);
 }
 
-/** Encodes p into a new Uint8Array of exactly packetLength(p) bytes. */
-export function encode(p: Packet): Uint8Array {
+/**
+ * Encodes p into a new Uint8Array of exactly packetLength(p) bytes, every byte written.
+ * `alloc`, when given, supplies that array instead of `new Uint8Array(n)`: a platform
+ * may pass a pooled allocator (on Node, Buffer.allocUnsafe: V8 makes every fresh typed
+ * array over 64 bytes an off-heap allocation, which costs more than encoding a PUBLISH).
+ * The core never depends on such memory being fresh or zeroed.
+ */
+export function encode(p: Packet, alloc?: (n: number) => Uint8Array): Uint8Array {
   const rem = remainingLength(p);
-  const buf = new Uint8Array(1 + varLength(rem) + rem);
+  const n = 1 + varLength(rem) + rem;
+  const buf = alloc === undefined ? new Uint8Array(n) : alloc(n);
+  if (buf.length !== n) fail("alloc(" + n + ") returned " + buf.length + " bytes");
   writePacket(p, rem, buf, 0);
   return buf;
 }
