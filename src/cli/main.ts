@@ -21,6 +21,7 @@ const COMMANDS: { [name: string]: Entry } = {
   device: { summary: "one device on the desktop (the real core and node shell) against any hub", load: lazy("../sim/devicecmd.js", "deviceCommand") },
   validate: { summary: "validate a device configuration or manifest; path-precise errors", load: async () => validateCommand },
   build: { summary: "build the firmware bundle for a target (moddable | espruino)", load: lazy("../build/buildcmd.js", "buildCommand") },
+  fuzz: { summary: "fuzz the decoder and the link with random and mutated packets", load: lazy("../sim/fuzz.js", "fuzzCommand") },
   bench: { summary: "the benchmark suite", load: lazy("../../bench/benchcmd.js", "benchCommand") },
 };
 
