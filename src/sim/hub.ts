@@ -436,7 +436,13 @@ class Hub {
     link.parser.on("error", (e: Error) => this.onGarbage(link, e));
     socket.on("data", (buf: Buffer) => {
       if (link.phase === "ended" || link.halfOpen) return; // half-open: the hub no longer reads
-      link.parser.parse(buf);
+      try {
+        link.parser.parse(buf);
+      } catch (e) {
+        // never let one link's bytes take the hub down; close that link and say why
+        this.log("link " + link.id + ": internal error on received bytes: " + (e as Error).message);
+        this.onGarbage(link, e as Error);
+      }
     });
     socket.on("end", () => this.socketGone(link));
     socket.on("error", (e: Error) => this.log("link " + link.id + ": socket error: " + e.message));
