@@ -1,0 +1,128 @@
+// Rollup builds of linkguard's device targets. `linkguard build` and the XS / Espruino test
+// suites import the factories below; `npx rollup -c` builds every target with defaults.
+//
+//   espruino   firmware/espruino/main.ts -> one ES5 script (iife), plus a terser (ecma 5) .min.js
+//   moddable   src/platform/moddable/core.ts -> "linkguard/core" (ES2020 module, preloaded)
+//              firmware/moddable/main.ts     -> "main" (imports the core by that name)
+//   xs         the same core entry as one ES2020 script defining globalThis.linkguard (xsnap tests)
+import { dirname, join, resolve as resolvePath } from "node:path";
+import { fileURLToPath } from "node:url";
+import typescript from "@rollup/plugin-typescript";
+import terser from "@rollup/plugin-terser";
+
+export const ROOT = dirname(fileURLToPath(import.meta.url));
+const CORE_DIR = join(ROOT, "src", "core") + "/";
+
+/** Module specifiers the Moddable SDK provides (never bundled). */
+export const MODDABLE_EXTERNALS = [
+  "timer", "socket", "securesocket", "preference", "sntp", "mc/config", "Resource", "pins/digital", "time",
+  "embedded:io/socket/tcp", "embedded:io/socket/tcp/tls",
+];
+
+function ts(tsconfig, target, extra) {
+  return typescript({
+    tsconfig: join(ROOT, tsconfig),
+    compilerOptions: Object.assign({ target: target, module: "ESNext", noEmit: false, declaration: false, sourceMap: false, outDir: undefined, rootDir: undefined }, extra || {}),
+    include: ["src/**/*.ts", "firmware/**/*.ts"],
+    noEmitOnError: true,
+  });
+}
+
+/**
+ * The Espruino bundle: ES5, no tslib (noEmitHelpers: a helper that slips in fails the
+ * bundle scan instead of calling Array.prototype.slice.call on the device).
+ * Returns { input, outputs } for rollup's JS API.
+ */
+export function espruinoBuild(outDir) {
+  return {
+    input: {
+      input: join(ROOT, "firmware/espruino/main.ts"),
+      plugins: [ts("tsconfig.espruino.json", "ES5", { noEmitHelpers: true, importHelpers: false })],
+      treeshake: { moduleSideEffects: false, propertyReadSideEffects: false },
+      onwarn: strictWarn,
+    },
+    outputs: [
+      { file: join(outDir, "linkguard.js"), format: "iife", strict: false, indent: "  " },
+      {
+        file: join(outDir, "linkguard.min.js"), format: "iife", strict: false,
+        plugins: [terser({ ecma: 5, compress: { passes: 2, ecma: 5, unsafe_arrows: false }, mangle: { toplevel: true }, format: { ecma: 5, comments: false } })],
+      },
+    ],
+  };
+}
+
+/** Imports of src/core from the Moddable firmware become imports of the preloaded "linkguard/core". */
+function coreAsModule() {
+  return {
+    name: "linkguard-core-external",
+    async resolveId(source, importer) {
+      if (!importer || !source.startsWith(".")) return null;
+      const abs = resolvePath(dirname(importer), source);
+      if (abs.startsWith(CORE_DIR)) return { id: "linkguard/core", external: true };
+      return null;
+    },
+  };
+}
+
+/** The Moddable modules: the core as one module, and the firmware (shell + main) as another. */
+export function moddableBuilds(outDir) {
+  return [
+    {
+      input: {
+        input: join(ROOT, "src/platform/moddable/core.ts"),
+        plugins: [ts("tsconfig.moddable.json", "ES2020")],
+        onwarn: strictWarn,
+      },
+      outputs: [{ file: join(outDir, "linkguard-core.js"), format: "es" }],
+    },
+    {
+      input: {
+        input: join(ROOT, "firmware/moddable/main.ts"),
+        external: MODDABLE_EXTERNALS.concat(["linkguard/core"]),
+        plugins: [coreAsModule(), ts("tsconfig.moddable.json", "ES2020")],
+        onwarn: strictWarn,
+      },
+      outputs: [{ file: join(outDir, "main.js"), format: "es" }],
+    },
+  ];
+}
+
+/** The core exactly as built for Moddable, as one script for xsnap (defines globalThis.linkguard). */
+export function xsCoreBuild(outDir) {
+  return {
+    input: {
+      input: join(ROOT, "src/platform/moddable/core.ts"),
+      plugins: [ts("tsconfig.moddable.json", "ES2020")],
+      onwarn: strictWarn,
+    },
+    outputs: [{ file: join(outDir, "linkguard-core.xs.js"), format: "iife", name: "linkguard" }],
+  };
+}
+
+function strictWarn(w, warn) {
+  if (w.code === "CIRCULAR_DEPENDENCY" || w.code === "EMPTY_BUNDLE") throw new Error(w.message);
+  warn(w);
+}
+
+/** Build one { input, outputs } with rollup's JS API; returns the written file paths. */
+export async function runBuild(b) {
+  const { rollup } = await import("rollup");
+  const bundle = await rollup(b.input);
+  const files = [];
+  try {
+    for (const o of b.outputs) {
+      await bundle.write(o);
+      files.push(o.file);
+    }
+  } finally {
+    await bundle.close();
+  }
+  return files;
+}
+
+const DIST = join(ROOT, "dist");
+const toConfig = (b) => Object.assign({}, b.input, { output: b.outputs });
+export default [
+  toConfig(espruinoBuild(join(DIST, "espruino"))),
+  ...moddableBuilds(join(DIST, "moddable", "modules")).map(toConfig),
+];

@@ -1,0 +1,26 @@
+// The few Espruino globals the shell and firmware use (ENGINES.md lists what exists).
+// Deliberately narrow: anything not declared here does not type-check in Espruino code.
+
+declare const E: {
+  /** bytes -> binary string (one char per byte); what a socket's write() wants */
+  toString(bytes: Uint8Array): string;
+  /** binary string -> bytes; a socket's data events deliver binary strings */
+  toUint8Array(s: string): Uint8Array;
+  /** a 32-bit hardware random number */
+  hwRand(): number;
+};
+
+declare function require(name: string): any;
+declare function setTimeout(fn: () => void, ms: number): any;
+/** throws on undefined: pass only what setTimeout returned */
+declare function clearTimeout(id: any): void;
+declare function setInterval(fn: () => void, ms: number): any;
+declare function clearInterval(id: any): void;
+declare function digitalWrite(pin: any, value: number | boolean): void;
+declare function setWatch(fn: () => void, pin: any, options: { repeat?: boolean; edge?: string; debounce?: number }): any;
+/** Espruino's name for the global object */
+declare const global: any;
+declare const console: { log(...args: any[]): void };
+
+/** The settings `linkguard build` prepends to the bundle (or uploads to Storage as linkguard.json). */
+declare const LINKGUARD_SETTINGS: any;

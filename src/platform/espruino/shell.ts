@@ -1,0 +1,215 @@
+// The Espruino shell: runs the link's commands over require("tls") / require("net"),
+// setTimeout and Storage, and feeds what happens back as events. It decides nothing.
+//
+// Espruino facts this file is built around (ENGINES.md):
+// - sockets deliver binary strings and take E.toString(bytes); there is no destroy();
+// - the TLS connect callback can fire before the handshake ends (writes are queued), so a
+//   handshake failure can arrive after transportOpened: it is still reported as "tls"/"cert";
+// - a refused connect can throw synchronously: reported as a close on a fresh turn;
+// - clearTimeout(undefined) throws: only ids that setTimeout returned are cleared.
+
+import { createLink, step, LinkState, LinkEvent, Command, Status, Persisted, CloseCause } from "../../core/link.js";
+import { DeviceConfig } from "../../core/config.js";
+import { HmacFn } from "../../core/crypto/hmac.js";
+
+export interface ShellOptions {
+  /** a complete configuration (linkguard build validated it and filled in the defaults) */
+  cfg: DeviceConfig;
+  /** PEM text, or a Storage file name, of the CA that signs the hub's chain (tls option `ca`) */
+  ca?: string;
+  /** Storage file for the persisted backoff state; default "linkguard.st" */
+  stateFile?: string;
+  onStatus?: (s: Status) => void;
+  onLog?: (code: string, text: string) => void;
+  onAcked?: (id: number) => void;
+  onDropped?: (id: number, why: string) => void;
+  onMessage?: (topic: string, payload: Uint8Array, properties: { [k: string]: string } | null) => void;
+}
+
+export interface Link {
+  /** queue a telemetry message; returns its id (acked / dropped callbacks name it) */
+  publish(payload: Uint8Array, qos: 0 | 1, properties?: { [k: string]: string }): number;
+  start(): void;
+  stop(): void;
+  state(): LinkState;
+}
+
+/** HMAC-SHA256 on the firmware's native SHA256 (require("crypto")), or undefined to use the core's. */
+export function nativeHmac(): HmacFn | undefined {
+  let c: any;
+  try { c = require("crypto"); } catch (e) { return undefined; }
+  if (!c || typeof c.SHA256 !== "function") return undefined;
+  return function (key: Uint8Array, msg: Uint8Array): Uint8Array {
+    const k = key.length > 64 ? new Uint8Array(c.SHA256(key)) : key;
+    const inner = new Uint8Array(64 + msg.length);
+    const outer = new Uint8Array(96);
+    for (let i = 0; i < 64; i++) {
+      const b = i < k.length ? k[i] : 0;
+      inner[i] = b ^ 0x36;
+      outer[i] = b ^ 0x5c;
+    }
+    inner.set(msg, 64);
+    outer.set(new Uint8Array(c.SHA256(inner)), 64);
+    return new Uint8Array(c.SHA256(outer));
+  };
+}
+
+/** Monotonic enough: Date.now() in whole ms (Espruino's is fractional). */
+function nowMs(): number { return Math.floor(Date.now()); }
+
+/** How a socket error reads: a certificate failure, another TLS failure, or a plain error. */
+function classify(err: any, tls: boolean, gotData: boolean): CloseCause {
+  const m = String(err && err.message !== undefined ? err.message : err);
+  if (tls && /cert|verif|x509|-0x2700/i.test(m)) return "cert";
+  return tls && !gotData ? "tls" : "error";
+}
+
+export function runLink(o: ShellOptions): Link {
+  const cfg = o.cfg;
+  let s = createLink(cfg, nativeHmac(), E.hwRand());
+  const timers: { [kind: string]: any } = {};
+  const queue: LinkEvent[] = [];
+  let busy = false;
+  // the one socket (invariant 1 is the core's; this only tracks which gen it belongs to)
+  let sock: any = null;
+  let sockGen = 0;
+  let cause: CloseCause = "remote";
+  let detail: string | undefined;
+  let closeAsked = false;
+  let gotData = false;
+  let nextId = 1;
+  const stateFile = o.stateFile || "linkguard.st";
+  let saved = "";
+
+  function feed(e: LinkEvent): void {
+    queue.push(e);
+    if (busy) return;
+    busy = true;
+    try {
+      while (queue.length > 0) {
+        const r = step(s, queue.shift() as LinkEvent, nowMs());
+        s = r.state;
+        for (let i = 0; i < r.commands.length; i++) run(r.commands[i]);
+      }
+    } finally {
+      busy = false;
+    }
+  }
+
+  function later(e: LinkEvent): void {
+    setTimeout(function () { feed(e); }, 0);
+  }
+
+  function open(gen: number, host: string, port: number, tls: boolean): void {
+    sock = null;
+    sockGen = gen;
+    cause = "remote";
+    detail = undefined;
+    closeAsked = false;
+    gotData = false;
+    const opts: any = { host: host, port: port };
+    if (tls && o.ca) opts.ca = o.ca;
+    let k: any;
+    try {
+      k = require(tls ? "tls" : "net").connect(opts, function () {
+        if (sock === k) feed({ type: "transportOpened", gen: gen, epochSec: Math.floor(Date.now() / 1000) });
+      });
+    } catch (err) {
+      later({ type: "transportClosed", gen: gen, cause: tls ? "tls" : "error", detail: String(err) });
+      return;
+    }
+    sock = k;
+    k.on("data", function (d: string) {
+      if (sock !== k) return;
+      gotData = true;
+      feed({ type: "transportData", gen: gen, bytes: E.toUint8Array(d) });
+    });
+    k.on("error", function (err: any) {
+      if (sock !== k) return;
+      cause = classify(err, tls, gotData);
+      detail = String(err && err.message !== undefined ? err.message : err);
+    });
+    k.on("close", function () {
+      if (sock !== k) return;
+      sock = null;
+      feed({ type: "transportClosed", gen: gen, cause: closeAsked ? "local" : cause, detail: detail });
+    });
+  }
+
+  function close(gen: number): void {
+    if (sock === null || gen !== sockGen) return; // already gone: its close event is on its way or delivered
+    const k = sock;
+    if (closeAsked) {
+      // Asked twice (the core's close guard): end() did not produce "close". Without destroy()
+      // the socket cannot be forced; forget it and confirm, so the link is not stuck forever.
+      sock = null;
+      later({ type: "transportClosed", gen: gen, cause: "local", detail: "no close event after end()" });
+      return;
+    }
+    closeAsked = true;
+    try { k.end(); } catch (e) { sock = null; later({ type: "transportClosed", gen: gen, cause: "local" }); }
+  }
+
+  function cancel(kind: string): void {
+    const id = timers[kind];
+    if (id !== undefined) {
+      timers[kind] = undefined;
+      clearTimeout(id);
+    }
+  }
+
+  function persist(d: Persisted): void {
+    const text = d.attempt + "|" + d.lastError;
+    if (text === saved) return; // flash wear: write only changes
+    saved = text;
+    try { require("Storage").writeJSON(stateFile, d); } catch (e) { /* no Storage: nothing persists */ }
+  }
+
+  function run(c: Command): void {
+    switch (c.type) {
+      case "openTransport": open(c.gen, c.host, c.port, c.tls); return;
+      case "write":
+        if (sock !== null && c.gen === sockGen) sock.write(E.toString(c.bytes));
+        return;
+      case "closeTransport": close(c.gen); return;
+      case "startTimer": {
+        const kind = c.kind;
+        cancel(kind);
+        timers[kind] = setTimeout(function () {
+          timers[kind] = undefined;
+          feed({ type: "timerFired", kind: kind });
+        }, c.ms);
+        return;
+      }
+      case "cancelTimer": cancel(c.kind); return;
+      case "notify": if (o.onStatus) o.onStatus(c.status); return;
+      case "log": if (o.onLog) o.onLog(c.code, c.text); return;
+      case "acked": if (o.onAcked) o.onAcked(c.id); return;
+      case "dropped": if (o.onDropped) o.onDropped(c.id, c.why); return;
+      case "message": if (o.onMessage) o.onMessage(c.topic, c.payload, c.properties); return;
+      case "persist": persist(c.data); return;
+    }
+  }
+
+  function restored(): Persisted | undefined {
+    try {
+      const d = require("Storage").readJSON(stateFile, true);
+      if (d && typeof d.attempt === "number") {
+        saved = d.attempt + "|" + d.lastError;
+        return { attempt: d.attempt, lastError: String(d.lastError) };
+      }
+    } catch (e) { /* no Storage */ }
+    return undefined;
+  }
+
+  return {
+    publish: function (payload, qos, properties) {
+      const id = nextId++;
+      feed({ type: "publish", msg: { id: id, payload: payload, qos: qos, properties: properties } });
+      return id;
+    },
+    start: function () { feed({ type: "start", restored: restored() }); },
+    stop: function () { feed({ type: "stop" }); },
+    state: function () { return s; },
+  };
+}
