@@ -1,0 +1,12 @@
+// The core as one Moddable module ("linkguard/core", preloaded: it lives in flash) and, built
+// as a script, as the global `linkguard` that the XS conformance suite loads into xsnap.
+// Only what a device needs: the link, its reason table and the codec (the configuration
+// validator stays on the host: `linkguard build` validates before anything reaches a device).
+
+export { createLink, step, describe, REASONS, TIMER_KINDS, MIN_PLAUSIBLE_EPOCH_SEC } from "../../core/link.js";
+export type { LinkState, LinkEvent, Command, Status, Persisted, Outbound, CloseCause, TimerKind } from "../../core/link.js";
+export { encode, feed, decodePacket, packetLength, EMPTY_DECODER } from "../../core/mqtt/index.js";
+export type { Packet } from "../../core/mqtt/index.js";
+export { hmacSha256 } from "../../core/crypto/hmac.js";
+export type { HmacFn } from "../../core/crypto/hmac.js";
+export type { DeviceConfig } from "../../core/config.js";
