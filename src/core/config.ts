@@ -16,7 +16,7 @@ export interface BackoffConfig {
   baseMs: number;
   /** growth per attempt; 1..10; default 2 */
   factor: number;
-  /** ms, largest delay; >= baseMs, <= 3600000; default 60000 */
+  /** ms, largest delay; >= baseMs, <= 3600000; default 20000 (bench/RESULTS.md: a 60 s cap leaves a throttled fleet asleep while the hub has free admissions) */
   capMs: number;
   /** ms, no reconnect after a drop comes sooner than this; 0..capMs; default 2000 (longer than the hub's typical 0.2–2 s view of a dropped link) */
   floorMs: number;
@@ -73,7 +73,7 @@ export const DEFAULTS = freeze({
     jitter: "decorrelated" as JitterMode,
     baseMs: 1000,
     factor: 2,
-    capMs: 60000,
+    capMs: 20000,
     floorMs: 2000,
     stableMs: 30000,
   }),
