@@ -45,8 +45,10 @@ export interface StormOptions {
   /** virtual seconds after which the run stops even if devices are still out */
   limitS: number;
   lingerMs?: { min: number; max: number };
-  /** linkguard policies only: backoff fields over the policy's own (for sweeps and proposals) */
+  /** linkguard policies only: backoff fields over the policy's own (for sweeps) */
   backoff?: { [k: string]: unknown };
+  /** run this delay policy instead of the named one (the proposals below) */
+  peer?: PeerPolicy;
 }
 
 export interface StormResult {
@@ -143,11 +145,11 @@ class Queue {
 
 // ---- the peers' policies: delay after the drop, and after the n-th failed attempt ----------
 
-interface PeerPolicy {
+export interface PeerPolicy {
   /** ms from the drop to the first attempt */
   first(dev: number, rnd: () => number): number;
-  /** ms from the end of failed attempt `n` (1-based) to the next; `opMs` is how long the attempt took */
-  next(dev: number, n: number, opMs: number, rnd: () => number): number;
+  /** ms from the end of failed attempt `n` (1-based) at `nowMs` (the drop was at 0) to the next; `opMs` is how long the attempt took */
+  next(dev: number, n: number, opMs: number, rnd: () => number, nowMs: number): number;
 }
 
 const { ExponentialBackOffWithJitter } = azureIotCommon;
@@ -238,7 +240,8 @@ export function runStorm(policy: PolicyName, o: StormOptions): StormResult {
   const net = prng(o.seed * 7919 + 17);
   const rnd = prng(o.seed * 104729 + 3);
   const isLink = policy === "linkguard" || policy === "linkguard-fleet-aware";
-  const peer = isLink ? null : peerPolicy(policy);
+  const peer = o.peer ? o.peer : isLink ? null : peerPolicy(policy);
+  const isLinkRun = isLink && !o.peer;
   const q = new Queue();
   const ev = new Int32Array(4);
 
@@ -256,8 +259,8 @@ export function runStorm(policy: PolicyName, o: StormOptions): StormResult {
   const failures = new Int32Array(N);      // peers: failed attempts so far
   const attemptStart = new Float64Array(N);
   const gens = new Int32Array(N);          // peers: attempt generation
-  const links: LinkState[] = isLink ? new Array(N) : [];
-  const timerSeq = isLink ? new Int32Array(N * TIMER_KINDS.length) : new Int32Array(0);
+  const links: LinkState[] = isLinkRun ? new Array(N) : [];
+  const timerSeq = isLinkRun ? new Int32Array(N * TIMER_KINDS.length) : new Int32Array(0);
 
   const rtt = () => 40 + 20 * net();
   const openMs = () => 3 * rtt();
@@ -299,10 +302,14 @@ export function runStorm(policy: PolicyName, o: StormOptions): StormResult {
   };
 
   // Before the storm: every device connected and stable. At 0 the hub drops them all.
-  if (isLink) {
+  if (isLinkRun) {
     const cfg = linkConfig(policy, N, o.admitPerS, o.backoff);
+    const seedRnd = prng(o.seed * 15485863 + 11);
     for (let i = 0; i < N; i++) {
-      let s = createLink(cfg, nativeHmac, (o.seed * 1000003 + i * 7 + 1) | 0);
+      // Each device's seed is a full 32-bit random number, as a hardware RNG gives on a device.
+      // (Sequential seeds would be unfair to the core: seedRng does not scramble its input, so
+      // neighbouring seeds give correlated first draws, and the fleet clumps.)
+      let s = createLink(cfg, nativeHmac, (seedRnd() * 4294967296) | 0);
       const t0 = -600000;
       s = step(s, { type: "start" }, t0).state;
       s = step(s, { type: "transportOpened", gen: s.gen, epochSec: EPOCH_SEC - 600 }, t0 + 150).state;
@@ -355,13 +362,13 @@ export function runStorm(policy: PolicyName, o: StormOptions): StormResult {
           done[dev] = 1;
           remaining--;
           connectedAt.push(now);
-          if (isLink) feed(dev, { type: "transportData", gen: gen, bytes: CONNACK_BYTES[0] }, now);
+          if (isLinkRun) feed(dev, { type: "transportData", gen: gen, bytes: CONNACK_BYTES[0] }, now);
           break;
         }
-        if (isLink) feed(dev, { type: "transportData", gen: gen, bytes: CONNACK_BYTES[arg] }, now);
+        if (isLinkRun) feed(dev, { type: "transportData", gen: gen, bytes: CONNACK_BYTES[arg] }, now);
         else {
           const n = ++failures[dev];
-          q.push(now + peer!.next(dev, n, now - attemptStart[dev], rnd), EV_ATTEMPT, dev, 0, 0);
+          q.push(now + peer!.next(dev, n, now - attemptStart[dev], rnd, now), EV_ATTEMPT, dev, 0, 0);
         }
         break;
       case EV_CLOSED:
@@ -428,4 +435,32 @@ export function runStormSuite(o: StormSuiteOptions): StormResult[] {
     out.push(medianOf(runs));
   }
   return out;
+}
+
+// ---- proposals for the fleet-aware window (bench-only models of a changed nextDelay) --------
+//
+// Today (src/core/backoff.ts), with backoff.fleet = { devices, admitPerS }: the first retry is
+// uniform over the fleet window W = devices / admitPerS (lifted above the floor), and a CONNACK 3
+// moves the device to [W/2, W] — a whole half-window later, though the hub had spare admissions
+// long before that. Both proposals keep the first retry; they change only the throttled retry.
+//
+// "throttled-short": uniform in [floor, floor + W * frac] — come back soon; the hub runs just
+//   under its admission rate during the window, so a few tries find a free slot.
+// "throttled-after-window": uniform in [end, end + W * frac], where end is the end of the fleet
+//   window measured from the drop (the link would keep the time of the first failure since it
+//   was last stable): the throttled few reconnect right after the fleet, when the hub is idle.
+
+export type ProposalKind = "throttled-short" | "throttled-after-window";
+
+export function proposalPolicy(kind: ProposalKind, devices: number, admitPerS: number, floorMs: number, frac: number): PeerPolicy {
+  const W = Math.ceil((devices / admitPerS) * 1000);
+  return {
+    first: (_d, rnd) => floorMs + rnd() * W,
+    next: (_d, _n, _op, rnd, nowMs) => {
+      if (kind === "throttled-short") return floorMs + rnd() * W * frac;
+      const end = floorMs + W - nowMs;
+      const lo = end > floorMs ? end : floorMs;
+      return lo + rnd() * W * frac;
+    },
+  };
 }
