@@ -23,7 +23,7 @@ function ts(tsconfig, target, extra) {
   return typescript({
     tsconfig: join(ROOT, tsconfig),
     compilerOptions: Object.assign({ target: target, module: "ESNext", noEmit: false, declaration: false, sourceMap: false, outDir: undefined, rootDir: undefined }, extra || {}),
-    include: ["src/**/*.ts", "firmware/**/*.ts"],
+    include: ["src/**/*.ts", "firmware/**/*.ts", "node_modules/@moddable/typings/**/*.d.ts"],
     noEmitOnError: true,
   });
 }

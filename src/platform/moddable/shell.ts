@@ -1,0 +1,216 @@
+// The Moddable (XS) shell: runs the link's commands over the SDK's SecureSocket (TLS) or
+// Socket (plaintext, loopback emulator only), Timer and Preference, and feeds back events.
+// It decides nothing.
+//
+// Why SecureSocket and not the ECMA-419 TLS socket (embedded:io/socket/tcp/tls): on the SDK
+// as observed (ENGINES.md), an untrusted CA or a TLS 1.3-only server throws inside the
+// ECMA-419 socket's own onReadable, an unhandled exception that aborts the whole app: no
+// shell can catch it, and a device that reboots into the same failure is a reconnect storm
+// with extra steps. SecureSocket catches the same failure and reports it through its
+// callback (message -2), which becomes transportClosed and a backoff. Its cost: it cannot
+// tell a certificate rejection from other handshake failures, so on Moddable a rejected
+// certificate retries with backoff (to the cap) instead of halting with tls.certRejected.
+
+import Timer from "timer";
+import { Socket } from "socket";
+import SecureSocket from "securesocket";
+import Preference from "preference";
+import Time from "time";
+import { createLink, step } from "../../core/link.js";
+import type { LinkState, LinkEvent, Command, Status, Persisted, CloseCause } from "../../core/link.js";
+import type { DeviceConfig } from "../../core/config.js";
+
+export interface ShellOptions {
+  cfg: DeviceConfig;
+  /** the CA certificate (DER) that signs the hub's chain, e.g. new Resource("DigiCertGlobalRootG2.der") */
+  ca?: ArrayBuffer | HostBuffer;
+  /** Preference domain for the persisted backoff state; default "linkguard" */
+  domain?: string;
+  onStatus?: (s: Status) => void;
+  onLog?: (code: string, text: string) => void;
+  onAcked?: (id: number) => void;
+  onDropped?: (id: number, why: string) => void;
+  onMessage?: (topic: string, payload: Uint8Array, properties: { [k: string]: string } | null) => void;
+}
+
+export interface Link {
+  publish(payload: Uint8Array, qos: 0 | 1, properties?: { [k: string]: string }): number;
+  start(): void;
+  stop(): void;
+  state(): LinkState;
+}
+
+/** The SDK socket callback's messages (socket.d.ts). */
+const MSG_ERROR = -2, MSG_DISCONNECT = -1, MSG_CONNECT = 1, MSG_READABLE = 2, MSG_WRITABLE = 3;
+
+interface AnySocket {
+  callback: (message: number, value?: number) => void;
+  read(type: typeof ArrayBuffer): ArrayBuffer;
+  write(data: ArrayBuffer): void;
+  close(): void;
+}
+
+export function runLink(o: ShellOptions): Link {
+  const cfg = o.cfg;
+  const domain = o.domain || "linkguard";
+  let s = createLink(cfg, undefined, (Math.random() * 0x100000000) | 0);
+  const timers: { [kind: string]: Timer | undefined } = {};
+  const queue: LinkEvent[] = [];
+  let busy = false;
+  let sock: AnySocket | null = null;
+  let sockGen = 0;
+  let connected = false;
+  let pending: ArrayBuffer[] = [];
+  let nextId = 1;
+
+  function feed(e: LinkEvent): void {
+    queue.push(e);
+    if (busy) return;
+    busy = true;
+    try {
+      while (queue.length > 0) {
+        const r = step(s, queue.shift() as LinkEvent, Time.ticks);
+        s = r.state;
+        for (let i = 0; i < r.commands.length; i++) run(r.commands[i]);
+      }
+    } finally {
+      busy = false;
+    }
+  }
+
+  /** Deliver from a fresh turn (never re-enter the caller). */
+  function later(e: LinkEvent): void {
+    Timer.set(() => feed(e), 0);
+  }
+
+  function gone(k: AnySocket, gen: number, cause: CloseCause, detail?: string): void {
+    if (sock !== k) return;
+    sock = null;
+    pending = [];
+    try { k.close(); } catch { /* SecureSocket closes itself after reporting */ }
+    later({ type: "transportClosed", gen: gen, cause: cause, detail: detail });
+  }
+
+  function open(gen: number, host: string, port: number, tls: boolean): void {
+    sockGen = gen;
+    connected = false;
+    pending = [];
+    let k: AnySocket;
+    try {
+      k = tls
+        ? (new SecureSocket({ host: host, port: port, secure: { protocolVersion: 0x303, certificate: o.ca, verify: true } }) as unknown as AnySocket)
+        : (new Socket({ host: host, port: port }) as unknown as AnySocket);
+    } catch (e) {
+      sock = null;
+      later({ type: "transportClosed", gen: gen, cause: tls ? "tls" : "error", detail: String(e) });
+      return;
+    }
+    sock = k;
+    // `this` inside SDK callbacks is not the socket: keep it in `k`
+    k.callback = (message: number, value?: number) => {
+      if (sock !== k) return;
+      switch (message) {
+        case MSG_CONNECT:
+          connected = true; // SecureSocket: after the handshake; Socket: TCP connected
+          feed({ type: "transportOpened", gen: gen, epochSec: Math.floor(Date.now() / 1000) });
+          return;
+        case MSG_READABLE: {
+          const ab = k.read(ArrayBuffer);
+          if (ab && ab.byteLength > 0) feed({ type: "transportData", gen: gen, bytes: new Uint8Array(ab) });
+          return;
+        }
+        case MSG_WRITABLE:
+          flush(k);
+          return;
+        case MSG_DISCONNECT:
+          gone(k, gen, "remote");
+          return;
+        case MSG_ERROR:
+        default:
+          // before MSG_CONNECT on TLS: the handshake failed (certificate or protocol; SecureSocket does not say which)
+          gone(k, gen, tls && !connected ? "tls" : "error", "socket message " + message + (value !== undefined ? " " + value : ""));
+      }
+    };
+  }
+
+  function flush(k: AnySocket): void {
+    while (pending.length > 0 && sock === k) {
+      try { k.write(pending[0]); } catch { return; } // no room yet: wait for MSG_WRITABLE
+      pending.shift();
+    }
+  }
+
+  function write(gen: number, bytes: Uint8Array): void {
+    if (sock === null || gen !== sockGen) return;
+    pending.push(bytes.slice().buffer);
+    flush(sock);
+  }
+
+  function close(gen: number): void {
+    if (sock === null || gen !== sockGen) return;
+    const k = sock;
+    sock = null;
+    pending = [];
+    k.close(); // synchronous on the SDK sockets: nothing more will arrive from k
+    later({ type: "transportClosed", gen: gen, cause: "local" });
+  }
+
+  function cancel(kind: string): void {
+    const t = timers[kind];
+    if (t !== undefined) {
+      timers[kind] = undefined;
+      Timer.clear(t);
+    }
+  }
+
+  function persist(d: Persisted): void {
+    try {
+      if (Preference.get(domain, "attempt") !== d.attempt) Preference.set(domain, "attempt", d.attempt);
+      if (Preference.get(domain, "lastError") !== d.lastError) Preference.set(domain, "lastError", d.lastError.slice(0, 60));
+    } catch { /* no preference storage: nothing persists */ }
+  }
+
+  function restored(): Persisted | undefined {
+    try {
+      const a = Preference.get(domain, "attempt");
+      const e = Preference.get(domain, "lastError");
+      if (typeof a === "number") return { attempt: a, lastError: typeof e === "string" ? e : "" };
+    } catch { /* none */ }
+    return undefined;
+  }
+
+  function run(c: Command): void {
+    switch (c.type) {
+      case "openTransport": open(c.gen, c.host, c.port, c.tls); return;
+      case "write": write(c.gen, c.bytes); return;
+      case "closeTransport": close(c.gen); return;
+      case "startTimer": {
+        const kind = c.kind;
+        cancel(kind);
+        timers[kind] = Timer.set(() => {
+          timers[kind] = undefined;
+          feed({ type: "timerFired", kind: kind });
+        }, c.ms);
+        return;
+      }
+      case "cancelTimer": cancel(c.kind); return;
+      case "notify": if (o.onStatus) o.onStatus(c.status); return;
+      case "log": if (o.onLog) o.onLog(c.code, c.text); return;
+      case "acked": if (o.onAcked) o.onAcked(c.id); return;
+      case "dropped": if (o.onDropped) o.onDropped(c.id, c.why); return;
+      case "message": if (o.onMessage) o.onMessage(c.topic, c.payload, c.properties); return;
+      case "persist": persist(c.data); return;
+    }
+  }
+
+  return {
+    publish(payload, qos, properties) {
+      const id = nextId++;
+      feed({ type: "publish", msg: { id: id, payload: payload, qos: qos, properties: properties } });
+      return id;
+    },
+    start() { feed({ type: "start", restored: restored() }); },
+    stop() { feed({ type: "stop" }); },
+    state() { return s; },
+  };
+}
