@@ -252,3 +252,18 @@ export class SimDevice {
     this.shell.dispose();
   }
 }
+
+/** Resolves when `pred` holds (checked every `everyMs`), rejects after `timeoutMs` naming `what`. */
+export function waitFor(pred: () => boolean, timeoutMs: number, what: string, everyMs = 20): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const check = (): void => {
+      let ok = false;
+      try { ok = pred(); } catch (e) { reject(e); return; }
+      if (ok) { resolve(); return; }
+      if (Date.now() - t0 >= timeoutMs) { reject(new Error("timed out after " + timeoutMs + " ms waiting for " + what)); return; }
+      setTimeout(check, everyMs);
+    };
+    check();
+  });
+}

@@ -25,7 +25,11 @@ export interface FleetOptions {
   ratePerS?: number;
   /** device configuration fields over the defaults (host, port, id, key are the runner's) */
   deviceConfig?: { [k: string]: unknown };
-  /** longest drain; default the device's backoff cap + connect timeout + 10 s */
+  /**
+   * longest drain; default 3 x (backoff cap + connect timeout) + 10 s: after a run of faults a
+   * device may sit in a long wait (up to the cap), then meet a fault armed for its next CONNECT
+   * (a withheld CONNACK, CONNACK 3 or 5) and wait again
+   */
   drainMaxMs?: number;
   onProgress?: (p: Progress) => void;
   /** how often onProgress is called, ms; default 500 */
@@ -162,7 +166,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
     }
     const runMs = elapsed();
     const cfg0 = configs[0];
-    const drainMax = o.drainMaxMs !== undefined ? o.drainMaxMs : (cfg0 ? cfg0.backoff.capMs + cfg0.connectTimeoutMs + 10000 : 0);
+    const drainMax = o.drainMaxMs !== undefined ? o.drainMaxMs : (cfg0 ? 3 * (cfg0.backoff.capMs + cfg0.connectTimeoutMs) + 10000 : 0);
     let drained = true;
     while (devices.some((d) => !d.settled())) {
       if (elapsed() - runMs >= drainMax) { drained = false; break; }
