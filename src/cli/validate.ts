@@ -24,10 +24,13 @@ export function configFromDocument(doc: unknown): { value: unknown; prefix: stri
 }
 
 export function validateText(text: string): { result: ConfigResult; prefix: string } {
-  const parsed = loadConfigJson(text);
-  if (!parsed.ok) return { result: parsed, prefix: "$" };
   let doc: unknown;
-  try { doc = JSON.parse(text); } catch { return { result: parsed, prefix: "$" }; }
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    // loadConfigJson reports the parse failure without quoting the text (which may hold a key).
+    return { result: loadConfigJson(text), prefix: "$" };
+  }
   const pick = configFromDocument(doc);
   return { result: validateConfig(pick.value), prefix: pick.prefix };
 }
