@@ -1,31 +1,36 @@
 // Size: minified and gzipped bytes of linkguard's device bundles beside mqtt-packet bundled
 // for a browser-like platform and MQTT.js's own minified browser build.
 //
-// linkguard: the firmware bundles that `linkguard build` writes into dist/ (rollup.config.mjs)
-// when they exist; otherwise the core's link entry (build/src/core/link.js, with everything it
-// imports) bundled here with rollup. Either way the bytes are re-minified with terser under the
-// same options as the peers, so the rows compare like with like.
+// linkguard: the device targets built here, into a temporary directory, with the factories of
+// rollup.config.mjs (the same builds `linkguard build` runs): Espruino's linkguard.min.js exactly
+// as that build minifies it (terser, ecma 5); the Moddable modules (the preloaded core and the
+// firmware's main) each minified with terser. Without rollup.config.mjs: dist/ if present, else
+// the core's link entry bundled here. `linkguardCore` is the core alone (src/core/link.js and
+// what it imports), bundled and minified here: the part every target shares.
 //
 // mqtt-packet: rollup's node-resolve/commonjs plugins are not installed, so a minimal
 // browserify-style bundler below resolves its require() graph the way a browser bundler does:
 // package.json "browser" fields honoured, Node built-ins mapped to their npm polyfills
 // (buffer, events, process, readable-stream, string_decoder), every module wrapped in a function.
 
-import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { createRequire } from "node:module";
 import { dirname, join, relative, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { minify } from "terser";
 import { rollup } from "rollup";
 
 export interface SizeFigure { minBytes: number; gzipBytes: number; source: string }
-export interface SizeReport { espruino: SizeFigure; moddable: SizeFigure; mqttPacket: SizeFigure; mqttjs: SizeFigure }
+export interface SizeReport { espruino: SizeFigure; moddable: SizeFigure; mqttPacket: SizeFigure; mqttjs: SizeFigure; linkguardCore: SizeFigure }
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
+let fastMinify = false;
+
 async function minBytes(code: string, ecma: 5 | 2015 | 2020, module: boolean): Promise<{ min: string; minBytes: number; gzipBytes: number }> {
-  const r = await minify(code, { ecma: ecma, module: module, compress: { passes: 2 }, mangle: true, format: { comments: false } });
+  const r = await minify(code, { ecma: ecma, module: module, compress: fastMinify ? false : { passes: 2 }, mangle: true, format: { comments: false } });
   const min = r.code || "";
   const buf = Buffer.from(min, "utf8");
   return { min: min, minBytes: buf.length, gzipBytes: gzipSync(buf, { level: 9 }).length };
@@ -54,12 +59,50 @@ async function rollupEntry(entry: string): Promise<string> {
   return o.output.map((c) => (c.type === "chunk" ? c.code : "")).join("\n");
 }
 
+interface RollupConfig { espruinoBuild(dir: string): unknown; moddableBuilds(dir: string): unknown[]; runBuild(b: unknown): Promise<string[]> }
+
+/** Builds the targets with rollup.config.mjs into a temporary directory; null without it. */
+async function buildTargets(log: (s: string) => void): Promise<{ dir: string; espruino: string[]; moddable: string[] } | null> {
+  const cfgFile = join(ROOT, "rollup.config.mjs");
+  if (!existsSync(cfgFile)) return null;
+  const cfg = (await import(pathToFileURL(cfgFile).href)) as RollupConfig;
+  if (typeof cfg.espruinoBuild !== "function" || typeof cfg.moddableBuilds !== "function") return null;
+  const dir = mkdtempSync(join(tmpdir(), "linkguard-size-"));
+  log("size: building the Espruino and Moddable targets with rollup.config.mjs");
+  const espruino = await cfg.runBuild(cfg.espruinoBuild(join(dir, "espruino")));
+  const moddable: string[] = [];
+  for (const b of cfg.moddableBuilds(join(dir, "moddable"))) moddable.push(...(await cfg.runBuild(b)));
+  return { dir: dir, espruino: espruino, moddable: moddable };
+}
+
+function fileFigure(f: string, source: string): SizeFigure {
+  const buf = readFileSync(f);
+  return { minBytes: buf.length, gzipBytes: gzipSync(buf, { level: 9 }).length, source: source };
+}
+
+async function moddableFiles(files: string[], what: string): Promise<SizeFigure> {
+  // each module minified on its own (a manifest lists them separately), sizes summed; gzip of all
+  let min = 0;
+  const mins: string[] = [];
+  for (const f of files) {
+    const m = await minBytes(readFileSync(f, "utf8"), 2020, true);
+    min += m.minBytes;
+    mins.push(m.min);
+  }
+  return { minBytes: min, gzipBytes: gzipSync(Buffer.from(mins.join("\n")), { level: 9 }).length, source: what + " (" + files.map((f) => f.split("/").pop()).join(" + ") + "), terser each, gzip of all" };
+}
+
+/** The core alone, bundled and minified here. */
+async function core(): Promise<SizeFigure> {
+  const code = await rollupEntry(join(ROOT, "build", "src", "core", "link.js"));
+  return figure(await minBytes(code, 2020, true), "build/src/core/link.js and its imports, rollup + terser (ES2020)");
+}
+
 /** The Espruino runtime: dist/espruino/*.js if built, else the core's link entry. */
 async function espruino(): Promise<SizeFigure> {
-  const files = listJs(join(ROOT, "dist", "espruino"));
+  const files = listJs(join(ROOT, "dist", "espruino")).filter((f) => f.endsWith(".min.js"));
   if (files.length > 0) {
-    const code = files.map((f) => readFileSync(f, "utf8")).join("\n");
-    return figure(await minBytes(code, 5, false), "dist/espruino (" + files.map((f) => relative(ROOT, f)).join(", ") + "), terser ecma 5");
+    return fileFigure(files[0], relative(ROOT, files[0]) + " as built");
   }
   const code = await rollupEntry(join(ROOT, "build", "src", "core", "link.js"));
   return figure(await minBytes(code, 2020, true), "fallback: build/src/core/link.js bundled with rollup (core only, no shell), terser");
@@ -68,18 +111,7 @@ async function espruino(): Promise<SizeFigure> {
 /** The Moddable modules: dist/moddable/**.js if built, else the same core bundle. */
 async function moddable(): Promise<SizeFigure> {
   const files = listJs(join(ROOT, "dist", "moddable"));
-  if (files.length > 0) {
-    // each module minified on its own (a manifest lists them separately), sizes summed;
-    // gzip over their concatenation
-    let min = 0;
-    const mins: string[] = [];
-    for (const f of files) {
-      const m = await minBytes(readFileSync(f, "utf8"), 2020, true);
-      min += m.minBytes;
-      mins.push(m.min);
-    }
-    return { minBytes: min, gzipBytes: gzipSync(Buffer.from(mins.join("\n")), { level: 9 }).length, source: "dist/moddable (" + files.length + " modules), terser each, gzip of all" };
-  }
+  if (files.length > 0) return moddableFiles(files, "dist/moddable");
   const code = await rollupEntry(join(ROOT, "build", "src", "core", "link.js"));
   return figure(await minBytes(code, 2020, true), "fallback: build/src/core/link.js bundled with rollup (core only, no shell), terser");
 }
@@ -174,13 +206,31 @@ async function mqttjs(): Promise<SizeFigure> {
   return { minBytes: buf.length, gzipBytes: gzipSync(buf, { level: 9 }).length, source: "node_modules/mqtt/dist/mqtt.min.js as shipped" };
 }
 
-export async function runSize(log: (s: string) => void): Promise<SizeReport> {
-  const e = await espruino();
+/**
+ * quick: no target builds (dist/ or the core bundle instead) and terser without compression —
+ * the smoke version's figures, not the benchmark's.
+ */
+export async function runSize(log: (s: string) => void, quick?: boolean): Promise<SizeReport> {
+  let e: SizeFigure, m: SizeFigure;
+  fastMinify = quick === true;
+  const built = quick ? null : await buildTargets(log);
+  if (built) {
+    try {
+      const min = built.espruino.filter((f) => f.endsWith(".min.js"))[0];
+      e = fileFigure(min, "rollup.config.mjs espruinoBuild: linkguard.min.js (firmware/espruino/main.ts: core + shell + firmware, ES5, terser)");
+      m = await moddableFiles(built.moddable, "rollup.config.mjs moddableBuilds");
+    } finally {
+      rmSync(built.dir, { recursive: true, force: true });
+    }
+  } else {
+    e = await espruino();
+    m = await moddable();
+  }
   log("size: espruino " + e.minBytes + " B");
-  const m = await moddable();
   log("size: moddable " + m.minBytes + " B");
   const p = await mqttPacket();
   log("size: mqtt-packet " + p.minBytes + " B");
   const j = await mqttjs();
-  return { espruino: e, moddable: m, mqttPacket: p, mqttjs: j };
+  const c = await core();
+  return { espruino: e, moddable: m, mqttPacket: p, mqttjs: j, linkguardCore: c };
 }
