@@ -7,6 +7,7 @@ import { performance } from "node:perf_hooks";
 import { DeviceConfig } from "../../core/config.js";
 import { Diagnostics } from "../../core/diagnostics.js";
 import { CloseCause, Command, LinkEvent, Outbound, Persisted, Status, TimerKind } from "../../core/link.js";
+import { observe } from "../../core/observe.js";
 import { Storage } from "../../core/ports.js";
 import { CoreEngine } from "./engine.js";
 import { NodeTimers } from "./timers.js";
@@ -67,7 +68,6 @@ export class NodeShell {
   private readonly storage: Storage | null;
   private running = false;
   private disposed = false;
-  private lastState = "idle";
   private lastStatus: Status | null = null;
   /** transportClosed events fed to the core, per generation (tests check: exactly one per open) */
   readonly closedPerGen: { [gen: string]: number } = {};
@@ -164,10 +164,11 @@ export class NodeShell {
 
   private run(c: Command, t: number): void {
     this.observe("command", () => this.observer.command && this.observer.command(c, t));
+    // the ring and counters mean the same on every target: core/observe.ts reads the commands
+    observe(this.diagnostics, c, t);
     try {
       switch (c.type) {
         case "openTransport":
-          this.diagnostics.connectAttempted();
           this.transport.open(c.gen, c.host, c.port, c.tls);
           return;
         case "write":
@@ -185,17 +186,13 @@ export class NodeShell {
           this.timers.cancel(c.kind);
           return;
         case "notify":
-          this.onNotify(c.status, t);
-          return;
-        case "log":
-          this.diagnostics.record({ atMs: t, state: this.lastState, code: c.code, reason: c.text });
+          this.lastStatus = c.status;
           return;
         case "persist":
           if (this.storage) this.storage.save(PERSIST_KEY, JSON.stringify(c.data));
           return;
+        case "log":
         case "dropped":
-          if (c.why === "overflow") this.diagnostics.queueDropped(1);
-          return;
         case "acked":
         case "message":
           return; // the application's business: observers see them
@@ -205,18 +202,6 @@ export class NodeShell {
       // an open that threw is reported by the transport as one transportClosed; a failed
       // write surfaces as the socket's close. Nothing else needs an event.
     }
-  }
-
-  private onNotify(st: Status, t: number): void {
-    const d = this.diagnostics;
-    const prev = this.lastState;
-    d.record({ atMs: t, state: st.state, code: st.code, reason: st.text });
-    if (st.state === "connected") d.connected(t);
-    if (st.code === "duplicate.suspected") d.suspectedDuplicate();
-    const wasAlive = prev === "connecting" || prev === "handshaking" || prev === "connected" || prev === "closing";
-    if (wasAlive && (st.state === "waiting" || st.state === "halted")) d.dropped(t, st.code, st.text);
-    this.lastState = st.state;
-    this.lastStatus = st;
   }
 
   private observe(where: string, f: () => void): void {
