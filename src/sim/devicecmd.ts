@@ -12,7 +12,7 @@ import { EngineKind, EngineUnavailable, loadEngine } from "../platform/node/engi
 import { FileStorage } from "../platform/node/storage.js";
 import { SimDevice, waitFor } from "./device.js";
 import { engineFlag, numberFlag, parseFlags, UsageError } from "./simcmd.js";
-import { formatEntry, Painter, TimelineEntry, wantsColor } from "./timeline.js";
+import { formatEntry, formatLog, Painter, TimelineEntry, wantsColor } from "./timeline.js";
 
 const HELP = `usage: linkguard device --config FILE [--engine node|xs] [--ca FILE] [--duration S] [--json]
                         [--rate R] [--state FILE]
@@ -107,7 +107,7 @@ export async function deviceCommand(argv: string[]): Promise<number> {
     cfg, engine: core, ca, ratePerS: rate, t0Ms: t0, seed,
     storage: flags.state !== undefined ? new FileStorage(String(flags.state)) : undefined,
     onTimeline: (e: TimelineEntry) => out.write(formatEntry(e, p, false) + "\n"),
-    onLog: (atMs, code, t) => out.write(p.paint("dim", `  ${(atMs / 1000).toFixed(3)}s  ${code}: ${t}`) + "\n"),
+    onLog: (atMs, code, t) => out.write(formatLog(atMs, code, t, p) + "\n"),
   });
 
   let interrupted = 0;

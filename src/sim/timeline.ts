@@ -101,6 +101,11 @@ export function formatEntry(e: TimelineEntry, p: Painter, showDevice: boolean): 
   return "  " + p.paint("dim", t) + "  " + dev + st + " " + pad(e.code, 20) + " " + extra + p.paint("dim", "— " + e.text);
 }
 
+/** A `log` command of the core: "  12.345s  link.stable: link stable for 2000 ms: backoff reset" */
+export function formatLog(atMs: number, code: string, text: string, p: Painter): string {
+  return "  " + p.paint("dim", pad(fmtSec(atMs), 9)) + "  " + pad("", 11) + " " + p.paint("dim", code + ": " + text);
+}
+
 /** A hub diagnostic line: "  12.400s  hub  409002 LinkCreationConflict  dev-0001  (why)" */
 export function formatHubLine(atMs: number, key: string, deviceId: string, why: string | undefined, p: Painter): string {
   const bad = key.indexOf("409002") === 0 || key.indexOf("400027") === 0;
