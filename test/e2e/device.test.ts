@@ -3,6 +3,11 @@
 // key or token reaches a status text or the diagnostics.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { makeCerts } from "../../src/sim/certs.js";
 import { createNodeEngine } from "../../src/platform/node/engine.js";
 import { SimDevice, waitFor } from "../../src/sim/device.js";
@@ -131,4 +136,92 @@ test("plaintext (tls: false) to a loopback hub works; status texts and diagnosti
     assert.ok(!/SharedAccessSignature|sig=/i.test(t), "a token leaked: " + t);
   }
   assert.equal(d.hubCounts(h3.received(d.id)).receivedByHub > 0, true);
+});
+
+// ---- the command line (the built CLI, as a user runs it) ------------------------------------
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+const BIN = join(ROOT, "bin", "linkguard.js");
+
+function cli(args: string[], timeoutMs = 30000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const c = execFile(process.execPath, [BIN, ...args], { timeout: timeoutMs, env: Object.assign({}, process.env, { NO_COLOR: "1" }) }, (err, stdout, stderr) => {
+      resolve({ code: c.exitCode, stdout: String(stdout), stderr: String(stderr) });
+    });
+  });
+}
+
+const REPORT_KEYS = ["devices", "durationS", "seed", "faultsInjected", "sessionsEstablished", "connectAttempts",
+  "linkCreationConflicts", "conflictsWithOpenLink", "hubDiagnostics", "telemetry", "reconnectDelayMs", "halted"];
+
+test("linkguard device --json: one report object on stdout, the timeline on stderr", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "linkguard-device-"));
+  try {
+    const r = registry.devices[6];
+    // the emulator's hub name is "localhost": a device that dials 127.0.0.1 names that host in its
+    // username and token, so this hub must take that name
+    const h = await startHub({ registry, hubName: "127.0.0.1", seed: 14 });
+    hubs.push(h);
+    writeFileSync(join(dir, "ca.pem"), h.caPem);
+    writeFileSync(join(dir, "dev.json"), JSON.stringify({ host: "127.0.0.1", port: h.port, deviceId: r.deviceId, auth: { symmetricKey: r.symmetricKey } }));
+    const res = await cli(["device", "--config", join(dir, "dev.json"), "--ca", join(dir, "ca.pem"), "--duration", "1.5", "--rate", "10", "--json"]);
+    assert.equal(res.code, 0, res.stderr);
+    const rep = JSON.parse(res.stdout);
+    assert.equal(rep.deviceId, r.deviceId);
+    assert.equal(rep.connects, 1);
+    assert.ok(rep.telemetry.sent > 0 && rep.telemetry.acknowledged === rep.telemetry.sent);
+    assert.match(res.stderr, /connected\s+link\.connected/);
+    assert.ok(!res.stdout.includes(r.symmetricKey) && !res.stderr.includes(r.symmetricKey), "the key was printed");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("linkguard device: an invalid configuration exits 1 with path-precise errors; bad flags and files exit 2", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "linkguard-device-"));
+  try {
+    writeFileSync(join(dir, "bad.json"), JSON.stringify({ host: "localhost", deviceId: "a b", auth: { symmetricKey: "c2VjcmV0LXNlY3JldC1zZWNyZXQ=" }, port: 0 }));
+    const bad = await cli(["device", "--config", join(dir, "bad.json")]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /\$\.deviceId: .*\(format\)/);
+    assert.match(bad.stderr, /\$\.port: must be in 1\.\.65535 \(range\)/);
+    assert.ok(!bad.stderr.includes("c2VjcmV0LXNlY3JldC1zZWNyZXQ="));
+    assert.equal((await cli(["device", "--config", join(dir, "missing.json")])).code, 2);
+    assert.equal((await cli(["device", "--config", join(dir, "bad.json"), "--frobnicate"])).code, 2);
+    assert.equal((await cli(["device"])).code, 2);
+    assert.equal((await cli(["sim", "--devices", "many"])).code, 2);
+    assert.equal((await cli(["sim", "--faults", "meteor"])).code, 2);
+    assert.equal((await cli(["sim", "--linger", "9-3"])).code, 2);
+    for (const cmd of ["sim", "device", "start"]) {
+      const h = await cli([cmd, "--help"]);
+      assert.equal(h.code, 0);
+      assert.match(h.stdout, new RegExp("usage: linkguard " + cmd));
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("linkguard sim --json prints exactly the DESIGN.md report; --html writes a self-contained page", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "linkguard-sim-"));
+  try {
+    const html = join(dir, "sim.html");
+    const res = await cli(["sim", "--devices", "3", "--duration", "3", "--faults", "storm", "--seed", "2", "--linger", "50-300", "--json", "--html", html], 60000);
+    assert.equal(res.code, 0, res.stderr);
+    const rep = JSON.parse(res.stdout);
+    assert.deepEqual(Object.keys(rep), REPORT_KEYS);
+    assert.deepEqual(Object.keys(rep.telemetry), ["sent", "acknowledged", "receivedByHub", "lost", "duplicates", "droppedByPolicy"]);
+    assert.deepEqual(Object.keys(rep.reconnectDelayMs), ["min", "p50", "p99", "max"]);
+    assert.equal(rep.devices, 3);
+    assert.equal(rep.faultsInjected, 1);
+    assert.equal(rep.conflictsWithOpenLink, 0);
+    assert.equal(rep.linkCreationConflicts, 0);
+    assert.equal(rep.telemetry.lost, 0);
+    assert.ok(rep.reconnectDelayMs.min >= 2000, "the default floor");
+    const page = readFileSync(html, "utf8");
+    assert.match(page, /<svg /);
+    assert.ok(!/(src|href)=["']https?:/.test(page), "no network resources");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
