@@ -37,6 +37,8 @@ export interface Goal { goal: string; value: string; met: boolean }
 
 export interface BenchReport {
   codec: CodecRow[];
+  /** informational, not like with like: encodeInto a reused buffer vs mqtt-packet's generate */
+  codecEncodeInto: CodecRow[];
   size: SizeReport | null;
   xs: XsReport | null;
   storm: StormRow[];
@@ -89,7 +91,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const seeds: number[] = [];
   for (let i = 1; i <= o.seeds; i++) seeds.push(i);
   const report: BenchReport = {
-    codec: [], size: null, xs: null, storm: [], stormProposals: [], recovery: null, goals: [],
+    codec: [], codecEncodeInto: [], size: null, xs: null, storm: [], stormProposals: [], recovery: null, goals: [],
     meta: {
       date: new Date().toISOString(), node: process.version, nproc: nproc(), cpu: (cpus()[0] || { model: "unknown" }).model,
       command: "linkguard bench" + (q ? " --quick" : ""), quick: q, seeds: seeds, durationS: 0,
@@ -98,7 +100,9 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   };
   if (on("codec")) {
     o.log("codec: linkguard vs mqtt-packet, interleaved rounds");
-    report.codec = await runCodec({ rounds: q ? 3 : 11, msPerSample: q ? 30 : 150, alloc: !q, log: o.log });
+    const c = await runCodec({ rounds: q ? 3 : 11, msPerSample: q ? 30 : 150, alloc: !q, log: o.log });
+    report.codec = c.rows;
+    report.codecEncodeInto = c.extra;
   }
   if (on("size")) report.size = await runSize(o.log, q);
   if (on("xs")) report.xs = await runXs({ samples: q ? 3 : 21, publishes: q ? 1000 : 10000, log: o.log });
@@ -144,8 +148,8 @@ export function table(r: BenchReport): string {
   const n = (x: number) => x.toLocaleString("en-US");
   if (r.codec.length) {
     out.push("Codec (ops/s, median of interleaved rounds; bytes allocated per op)");
-    out.push(pad("case", 16) + pad("linkguard", 13, true) + pad("mqtt-packet", 13, true) + pad("ratio", 8, true) + pad("B/op lg", 10, true) + pad("B/op mp", 10, true));
-    for (const c of r.codec) out.push(pad(c.case, 16) + pad(n(c.linkguardOpsPerS), 13, true) + pad(n(c.mqttPacketOpsPerS), 13, true) + pad(c.ratio + "x", 8, true) + pad(c.linkguardBytesPerOp, 10, true) + pad(c.mqttPacketBytesPerOp, 10, true));
+    out.push(pad("case", 19) + pad("linkguard", 13, true) + pad("mqtt-packet", 13, true) + pad("ratio", 8, true) + pad("B/op lg", 10, true) + pad("B/op mp", 10, true));
+    for (const c of r.codec.concat(r.codecEncodeInto)) out.push(pad(c.case, 19) + pad(n(c.linkguardOpsPerS), 13, true) + pad(n(c.mqttPacketOpsPerS), 13, true) + pad(c.ratio + "x", 8, true) + pad(c.linkguardBytesPerOp, 10, true) + pad(c.mqttPacketBytesPerOp, 10, true));
     out.push("");
   }
   if (r.size) {

@@ -14,7 +14,7 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import mqttPacket from "mqtt-packet";
-import { encode, encodePuback, decodePacket } from "../src/core/mqtt/index.js";
+import { encode, encodeInto, encodePuback, decodePacket } from "../src/core/mqtt/index.js";
 import type { Packet } from "../src/core/mqtt/index.js";
 import { username, telemetryTopic } from "../src/core/hub/names.js";
 import { sasToken } from "../src/core/hub/sas.js";
@@ -22,7 +22,7 @@ import { sasToken } from "../src/core/hub/sas.js";
 export type CodecCase = "publish-encode" | "publish-decode" | "connect-encode" | "connect-decode" | "puback-encode" | "puback-decode";
 
 export interface CodecRow {
-  case: CodecCase;
+  case: CodecCase | ExtraCase;
   linkguardOpsPerS: number;
   mqttPacketOpsPerS: number;
   ratio: number;
@@ -59,7 +59,7 @@ export function fixtures() {
 type Op = () => number;
 
 /** For each case: [linkguard op, mqtt-packet op]; each returns a number so the work is kept. */
-export function operations(): { [k in CodecCase]: [Op, Op] } {
+export function operations(): { [k in CodecCase | ExtraCase]: [Op, Op] } {
   const f = fixtures();
   // sanity: both libraries produce the same bytes for the same packet
   for (const [a, b, name] of [[f.publishBytes, mqttPacket.generate(f.mpPublish as any), "publish"], [f.connectBytes, mqttPacket.generate(f.mpConnect as any), "connect"], [f.pubackBytes, mqttPacket.generate(f.mpPuback as any), "puback"]] as [Uint8Array, Uint8Array, string][]) {
@@ -74,6 +74,7 @@ export function operations(): { [k in CodecCase]: [Op, Op] } {
   const ackBuf = Buffer.from(f.pubackBytes);
   const mpParse = (b: Buffer): number => { got = null; parser.parse(b); keep = got; return got === null ? 0 : 1; };
   // results go to a module-level slot, so escape analysis cannot elide the work
+  const scratch = new Uint8Array(1024);
   const lgDecode = (b: Uint8Array): number => { const r = decodePacket(b, 0, b.length, MAX_PACKET, 0); keep = r; return r !== null && r.ok ? r.next : 0; };
   const lgEncode = (p: Packet): number => { const b = encode(p); keep = b; return b.length; };
   const mpEncode = (p: object): number => { const b = mqttPacket.generate(p as any); keep = b; return b.length; };
@@ -84,8 +85,15 @@ export function operations(): { [k in CodecCase]: [Op, Op] } {
     "connect-decode": [() => lgDecode(f.connectBytes), () => mpParse(conBuf)],
     "puback-encode": [() => { const b = encodePuback(4242); keep = b; return b.length; }, () => mpEncode(f.mpPuback)],
     "puback-decode": [() => lgDecode(f.pubackBytes), () => mpParse(ackBuf)],
+    // not like with like (kept apart from the goal rows): our encoder writing into a reused
+    // buffer, which shows what the fresh Uint8Array of `encode` costs on V8
+    "publish-encodeInto": [() => encodeInto(f.lgPublish, scratch, 0), () => mpEncode(f.mpPublish)],
+    "connect-encodeInto": [() => encodeInto(f.lgConnect, scratch, 0), () => mpEncode(f.mpConnect)],
   };
 }
+
+export type ExtraCase = "publish-encodeInto" | "connect-encodeInto";
+export const EXTRA_CASES: ExtraCase[] = ["publish-encodeInto", "connect-encodeInto"];
 
 export const CODEC_CASES: CodecCase[] = ["publish-encode", "publish-decode", "connect-encode", "connect-decode", "puback-encode", "puback-decode"];
 
@@ -115,17 +123,18 @@ export function median(xs: number[]): number {
 }
 
 /** Median ops/s per case and library over interleaved rounds. */
-export function measureSpeed(o: CodecOptions): Map<CodecCase, [number, number]> {
+export function measureSpeed(o: CodecOptions): Map<CodecCase | ExtraCase, [number, number]> {
   const ops = operations();
-  const res = new Map<CodecCase, [number[], number[]]>();
-  for (const c of CODEC_CASES) {
+  const ALL: (CodecCase | ExtraCase)[] = (CODEC_CASES as (CodecCase | ExtraCase)[]).concat(EXTRA_CASES);
+  const res = new Map<CodecCase | ExtraCase, [number[], number[]]>();
+  for (const c of ALL) {
     res.set(c, [[], []]);
     // warm up both (JIT) before the first timed round
     sample(ops[c][0], 1000, 60);
     sample(ops[c][1], 1000, 60);
   }
   for (let r = 0; r < o.rounds; r++) {
-    for (const c of CODEC_CASES) {
+    for (const c of ALL) {
       const [lg, mp] = ops[c];
       const out = res.get(c)!;
       // alternate which library goes first, so neither always runs on a warmer cache
@@ -134,8 +143,8 @@ export function measureSpeed(o: CodecOptions): Map<CodecCase, [number, number]> 
     }
     o.log(`codec: round ${r + 1}/${o.rounds}`);
   }
-  const m = new Map<CodecCase, [number, number]>();
-  for (const c of CODEC_CASES) { const [a, b] = res.get(c)!; m.set(c, [median(a), median(b)]); }
+  const m = new Map<CodecCase | ExtraCase, [number, number]>();
+  for (const c of ALL) { const [a, b] = res.get(c)!; m.set(c, [median(a), median(b)]); }
   if (sink === -1) console.error(sink, keep);
   return m;
 }
@@ -173,10 +182,10 @@ export function measureAlloc(): { [k: string]: [number, number] } {
   try { return JSON.parse(r.stdout); } catch { return {}; }
 }
 
-export async function runCodec(o: CodecOptions): Promise<CodecRow[]> {
+export async function runCodec(o: CodecOptions): Promise<{ rows: CodecRow[]; extra: CodecRow[] }> {
   const speed = measureSpeed(o);
   const alloc = o.alloc ? measureAlloc() : {};
-  return CODEC_CASES.map((c) => {
+  const row = (c: CodecCase | ExtraCase): CodecRow => {
     const [lg, mp] = speed.get(c)!;
     const a = alloc[c] || [-1, -1];
     return {
@@ -187,7 +196,8 @@ export async function runCodec(o: CodecOptions): Promise<CodecRow[]> {
       linkguardBytesPerOp: a[0],
       mqttPacketBytesPerOp: a[1],
     };
-  });
+  };
+  return { rows: CODEC_CASES.map(row), extra: EXTRA_CASES.map(row) };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv.includes("--alloc")) allocChild();
