@@ -9,6 +9,9 @@
 //   full          [0, d]                      (FreeRTOS backoffAlgorithm, AWS "full jitter")
 //   equal         [d/2, d]
 //   decorrelated  [base, min(cap, prev * 3)]  (AWS "decorrelated jitter"; prev starts at base)
+//
+// With a known fleet (devices, admitPerS), the first retry spreads over the fleet window
+// W = devices / admitPerS, and a first refusal (CONNACK 3) retries within W / 20.
 
 import { BackoffConfig } from "./config.js";
 
@@ -71,7 +74,14 @@ export function nextDelay(b: BackoffConfig, kind: WaitKind, attempt: number, pre
     hi = prev * 3 < b.capMs ? prev * 3 : b.capMs;
     if (hi < lo) hi = lo;
   }
-  if (kind === "throttled") {
+  if (kind === "throttled" && fleet > 0 && attempt === 1) {
+    // Fleet mode, first refusal: the fleet window already spreads the fleet at the hub's
+    // admission rate, so a refusal means a momentary burst. Retry soon, into the spare
+    // capacity just behind it, instead of sleeping a whole window (bench: 100% of 10,000
+    // devices back in ~102 s instead of ~190 s). A second refusal takes the wide window below.
+    lo = 0;
+    hi = Math.ceil(fleet / 20);
+  } else if (kind === "throttled") {
     // The hub said it is overloaded: never come back inside the previous window, and
     // never sooner than the fleet window when the fleet size is known.
     const wide = ceilingMs(b, attempt + 3);

@@ -76,6 +76,8 @@ export interface LinkSetup {
   username: string;
   c2dFilter: string;
   hmac?: HmacFn;
+  /** where encoded packets are allocated; default new Uint8Array (Node passes Buffer.allocUnsafe's pool) */
+  alloc?: (n: number) => Uint8Array;
 }
 
 export interface LinkState {
@@ -170,12 +172,13 @@ export function describe(code: string): string {
 }
 
 /** A fresh idle link for a validated configuration. */
-export function createLink(cfg: DeviceConfig, hmac?: HmacFn, seed?: number): LinkState {
+export function createLink(cfg: DeviceConfig, hmac?: HmacFn, seed?: number, alloc?: (n: number) => Uint8Array): LinkState {
   const setup: LinkSetup = {
     cfg: cfg,
     username: username(cfg.host, cfg.deviceId),
     c2dFilter: c2dSubscription(cfg.deviceId),
     hmac: hmac,
+    alloc: alloc,
   };
   return {
     kind: "idle", setup: setup, gen: 0, timers: 0, rng: seedRng(seed === undefined ? 1 : seed),
@@ -353,7 +356,7 @@ function onOpened(n: Draft, out: Command[], epochSec: number, nowMs: number): vo
   const bytes = encode({
     type: "connect", clientId: clientId(c.deviceId), cleanSession: false,
     keepaliveSec: c.keepaliveSec, username: n.setup.username, password: password,
-  });
+  }, n.setup.alloc);
   out.push({ type: "write", gen: n.gen, bytes: bytes });
   // The connect timer keeps running: it bounds open + CONNACK together.
   enter(n, out, "handshaking", "link.handshaking", undefined, undefined, TIMER_BITS.connect);
@@ -496,7 +499,7 @@ function connected(n: Draft, out: Command[], nowMs: number): void {
   if (n.tokenRenewAtMs >= 0) setTimer(n, out, "token", n.tokenRenewAtMs - nowMs);
   // Subscribe to cloud-to-device messages (the hub allows at most 5 subscriptions; we use one).
   n.subId = allocId(n);
-  out.push({ type: "write", gen: n.gen, bytes: encode({ type: "subscribe", packetId: n.subId, subscriptions: [{ topic: n.setup.c2dFilter, qos: 1 }] }) });
+  out.push({ type: "write", gen: n.gen, bytes: encode({ type: "subscribe", packetId: n.subId, subscriptions: [{ topic: n.setup.c2dFilter, qos: 1 }] }, n.setup.alloc) });
   // Redeliver what was in flight, in order, with DUP (MQTT 3.1.1 §4.4), then the queue.
   for (let i = 0; i < n.inflight.length; i++) writePublish(n, out, n.inflight[i], true);
   pump(n, out);
@@ -594,7 +597,7 @@ function send(n: Draft, out: Command[], q: Queued): void {
 }
 
 function writePublish(n: Draft, out: Command[], m: Queued, dup: boolean): void {
-  out.push({ type: "write", gen: n.gen, bytes: encode({ type: "publish", topic: m.topic, payload: m.payload, qos: m.qos, dup: dup, retain: false, packetId: m.packetId }) });
+  out.push({ type: "write", gen: n.gen, bytes: encode({ type: "publish", topic: m.topic, payload: m.payload, qos: m.qos, dup: dup, retain: false, packetId: m.packetId }, n.setup.alloc) });
 }
 
 /** The next free packet id in 1..65535 (not in flight, not our pending SUBSCRIBE). */

@@ -2,9 +2,24 @@
 // in its plain state object and stay a pure function. The seed comes from the shell: a
 // hardware RNG on devices, a seeded source in tests and simulations. No Math.imul (Espruino).
 
-/** A non-zero 32-bit state from any seed. */
+/** 32-bit multiply (Math.imul without Math.imul): exact low 32 bits of a * b. */
+function mul32(a: number, b: number): number {
+  const al = a & 0xffff;
+  const ah = (a >>> 16) & 0xffff;
+  return ((al * b) + ((((ah * b) & 0xffff) << 16) >>> 0)) | 0;
+}
+
+/**
+ * A non-zero 32-bit state from any seed. The seed is scrambled (murmur3's finaliser) so that
+ * neighbouring seeds — devices numbered 1, 2, 3 — do not get correlated first delays.
+ */
 export function seedRng(seed: number): number {
   let x = (seed | 0) ^ 0x9e3779b9;
+  x ^= x >>> 16;
+  x = mul32(x, 0x85ebca6b);
+  x ^= x >>> 13;
+  x = mul32(x, 0xc2b2ae35);
+  x ^= x >>> 16;
   if (x === 0) x = 0x6d2b79f5;
   return x | 0;
 }

@@ -104,3 +104,34 @@ test("long waits stay in the top half of the cap; planned waits sit just above t
     assert.ok(p >= 1000 && p <= 2000);
   }
 });
+
+test("the 32-bit multiply of seedRng matches Math.imul", async () => {
+  // seedRng scrambles with murmur3's finaliser; check it against a Math.imul reference.
+  const ref = (seed: number) => {
+    let x = (seed | 0) ^ 0x9e3779b9;
+    x ^= x >>> 16; x = Math.imul(x, 0x85ebca6b); x ^= x >>> 13; x = Math.imul(x, 0xc2b2ae35); x ^= x >>> 16;
+    return x === 0 ? 0x6d2b79f5 : x | 0;
+  };
+  for (const s of [0, 1, 2, 3, -1, 0x7fffffff, 123456789, -987654321]) assert.equal(seedRng(s), ref(s), `seed ${s}`);
+});
+
+test("neighbouring seeds give uncorrelated first draws", () => {
+  const first = (s: number) => rngUnit(nextRng(seedRng(s)));
+  const xs: number[] = [];
+  for (let s = 1; s <= 10000; s++) xs.push(first(s));
+  let num = 0, den = 0;
+  const m = mean(xs);
+  for (let i = 1; i < xs.length; i++) { num += (xs[i] - m) * (xs[i - 1] - m); den += (xs[i] - m) * (xs[i] - m); }
+  assert.ok(Math.abs(num / den) < 0.05, `lag-1 correlation ${num / den}`);
+  assert.ok(Math.abs(m - 0.5) < 0.02, `mean ${m}`);
+});
+
+test("fleet mode: a first refusal retries soon (within W/20 above the floor), a second takes the wide window", () => {
+  const b = { ...B, jitter: "decorrelated" as const, floorMs: 2000, capMs: 120000, fleet: { devices: 10000, admitPerS: 100 } };
+  for (const u of draws(2000, 12)) {
+    const first = nextDelay(b, "throttled", 1, 0, u).delayMs;
+    assert.ok(first >= 2000 && first <= 7000, `first refusal ${first}`);
+    const second = nextDelay(b, "throttled", 2, 0, u).delayMs;
+    assert.ok(second >= 50000 && second <= 120000, `second refusal ${second}`);
+  }
+});
