@@ -46,7 +46,8 @@ function main(): void {
     ca: st.ca,
     onStatus: function (s: Status) {
       led(s.state);
-      console.log("linkguard " + s.state + " " + s.code + (s.delayMs !== undefined ? " in " + s.delayMs + " ms" : "") + ": " + s.text);
+      // the code and its detail: the sentences for codes stay on the host (src/core/reasons.ts)
+      console.log("linkguard " + s.state + " " + s.code + (s.delayMs !== undefined ? " in " + s.delayMs + " ms" : "") + (s.text !== s.code ? ": " + s.text : ""));
     },
     onLog: function (code, text) { console.log("linkguard " + code + ": " + text); },
     onAcked: function () { acked++; },

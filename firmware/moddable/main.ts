@@ -17,6 +17,7 @@ import Resource from "Resource";
 import Digital from "pins/digital";
 import { runLink } from "../../src/platform/moddable/shell.js";
 import { MIN_PLAUSIBLE_EPOCH_SEC } from "../../src/core/link.js";
+import { explain } from "../../src/core/reasons.js";
 import type { Status } from "../../src/core/link.js";
 import type { DeviceConfig } from "../../src/core/config.js";
 
@@ -105,7 +106,7 @@ export default function main(): void {
     ca: cfg.tls && Resource.exists(caName) ? new Resource(caName) : undefined,
     onStatus: (s: Status) => {
       led(s.state);
-      trace(`linkguard ${s.state} ${s.code}${s.delayMs !== undefined ? " in " + s.delayMs + " ms" : ""}: ${s.text}\n`);
+      trace(`linkguard ${s.state} ${s.code}${s.delayMs !== undefined ? " in " + s.delayMs + " ms" : ""}: ${explain(s.code, s.text)}\n`);
     },
     onLog: (code, text) => trace(`linkguard ${code}: ${text}\n`),
     onDropped: (id, why) => trace(`linkguard telemetry ${id} dropped: ${why}\n`),

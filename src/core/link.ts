@@ -15,7 +15,7 @@ import { nextDelay, WaitKind } from "./backoff.js";
 import { nextRng, rngUnit, seedRng } from "./rand.js";
 import { Packet, PublishPacket } from "./mqtt/packet.js";
 import { encode, encodePuback, packetLength, PINGREQ_BYTES, DISCONNECT_BYTES } from "./mqtt/encode.js";
-import { DecoderState, EMPTY_DECODER, feed, MQTT_ERRORS } from "./mqtt/decode.js";
+import { DecoderState, EMPTY_DECODER, feed } from "./mqtt/decode.js";
 import { c2dSubscription, clientId, parseC2dTopic, telemetryTopic, username } from "./hub/names.js";
 import { sasToken, tokenExpirySec } from "./hub/sas.js";
 import { HmacFn } from "./crypto/hmac.js";
@@ -43,9 +43,13 @@ export type LinkEvent =
 
 export interface Status {
   state: LinkStateKind;
-  /** a stable reason code (see REASONS) */
+  /** a stable reason code (reasons.ts: describe(code) is its sentence) */
   code: string;
-  /** one line for people; never contains a key or token */
+  /**
+   * the short detail of this transition ("at byte 12", "silent for 45000 ms"), or the code
+   * itself when there is none; never contains a key or token. A person reads
+   * explain(code, text) (reasons.ts).
+   */
   text: string;
   gen: number;
   attempt: number;
@@ -131,45 +135,9 @@ export const CLOSE_GUARD_MS = 10000;
 /** setTimeout's largest delay on every engine */
 const MAX_TIMER_MS = 0x7fffffff;
 
-const freeze: <T>(o: T) => T = (Object as any).freeze || function (o: any) { return o; };
-
-/** One line per reason code; logs, diagnostics and status text all come from here. */
-export const REASONS: { [code: string]: string } = freeze({
-  "start": "start requested",
-  "link.opening": "opening the transport",
-  "link.handshaking": "transport open, CONNECT sent",
-  "link.connected": "CONNACK accepted",
-  "local.stop": "stopped by the application",
-  "remote.close": "the hub closed the link (the hub logs 404104 DeviceConnectionClosedRemotely, or 409002 if another connection took over)",
-  "transport.error": "the transport failed",
-  "tls.failed": "the TLS handshake failed",
-  "tls.certRejected": "the hub's certificate was rejected",
-  "keepalive.timeout": "nothing received for 1.5x keepalive: the link is half-open",
-  "connect.timeout": "no CONNACK within the connect timeout",
-  "connack.1": "CONNACK 1: unacceptable protocol version",
-  "connack.2": "CONNACK 2: identifier rejected",
-  "connack.3": "CONNACK 3: server unavailable (throttled)",
-  "connack.4": "CONNACK 4: bad user name or password",
-  "connack.5": "CONNACK 5: not authorized",
-  "auth.repeated": "the hub refused a fresh token twice: check the device id and key",
-  "auth.clockNotSynced": "the hub refused the token and the device clock is not set: sync time (SNTP) before connecting",
-  "token.renew": "renewing the SAS token before it expires",
-  "token.expired": "the configured SAS token has expired: supply a new one",
-  "duplicate.suspected": "suspected duplicate device identity: the hub keeps closing the link soon after accepting it",
-  "restored": "waiting after a restart: the previous run was failing",
-  "protocol.error": "the hub sent a malformed or unexpected packet",
-});
-
-/** The text for a reason code. */
-export function describe(code: string): string {
-  const t = REASONS[code];
-  if (t) return t;
-  if (code.indexOf("protocol.") === 0) {
-    const m = MQTT_ERRORS[code.substring(9)];
-    return m ? "protocol error: " + m : "protocol error: " + code.substring(9);
-  }
-  return code;
-}
+// The sentences for reason codes live in reasons.ts, off the device path; re-exported here
+// for the host code that imports them from the link.
+export { REASONS, describe, explain } from "./reasons.js";
 
 /** A fresh idle link for a validated configuration. */
 export function createLink(cfg: DeviceConfig, hmac?: HmacFn, seed?: number, alloc?: (n: number) => Uint8Array): LinkState {
@@ -247,7 +215,7 @@ function enter(n: Draft, out: Command[], kind: LinkStateKind, code: string, text
   clearTimers(n, out, keep === undefined ? 0 : keep);
   n.kind = kind;
   n.code = code;
-  n.text = text ? describe(code) + " (" + text + ")" : describe(code);
+  n.text = text || code;
   const st: Status = { state: kind, code: code, text: n.text, gen: n.gen, attempt: n.attempt };
   if (delayMs !== undefined) st.delayMs = delayMs;
   out.push({ type: "notify", status: st });

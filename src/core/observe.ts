@@ -4,6 +4,7 @@
 
 import { Command, Outbound } from "./link.js";
 import { Diagnostics } from "./diagnostics.js";
+import { explain } from "./reasons.js";
 import { utf8Length, writeUtf8 } from "./mqtt/utf8.js";
 
 /** The property that marks a telemetry message as linkguard diagnostics (routable on the hub). */
@@ -14,12 +15,13 @@ export const DIAGNOSTICS_VALUE = "diagnostics";
 export function observe(d: Diagnostics, c: Command, nowMs: number): void {
   if (c.type === "notify") {
     const st = c.status;
-    d.record({ atMs: nowMs, state: st.state, code: st.code, reason: st.delayMs === undefined ? st.text : st.text + "; next try in " + st.delayMs + " ms" });
+    const why = explain(st.code, st.text);
+    d.record({ atMs: nowMs, state: st.state, code: st.code, reason: st.delayMs === undefined ? why : why + "; next try in " + st.delayMs + " ms" });
     if (st.state === "connecting") d.connectAttempted();
     else if (st.state === "connected") d.connected(nowMs);
     else if (st.state === "waiting" || st.state === "halted" || (st.state === "idle" && st.code !== "idle")) {
       if (st.code === "start" || st.code === "restored") return;
-      d.dropped(nowMs, st.code, st.text);
+      d.dropped(nowMs, st.code, why);
       if (st.code === "duplicate.suspected") d.suspectedDuplicate();
     }
   } else if (c.type === "log") {

@@ -9,6 +9,7 @@
 
 import { DeviceConfig } from "../core/config.js";
 import { Command, Status } from "../core/link.js";
+import { explain } from "../core/reasons.js";
 import { Storage } from "../core/ports.js";
 import { CoreEngine } from "../platform/node/engine.js";
 import { NodeShell } from "../platform/node/shell.js";
@@ -167,7 +168,7 @@ export class SimDevice {
         const s = c.status;
         this.stateNow = s.state;
         this.status = s;
-        const e: TimelineEntry = { atMs: this.rel(t), deviceId: this.id, state: s.state, code: s.code, text: s.text, attempt: s.attempt, gen: s.gen };
+        const e: TimelineEntry = { atMs: this.rel(t), deviceId: this.id, state: s.state, code: s.code, text: explain(s.code, s.text), attempt: s.attempt, gen: s.gen };
         if (s.delayMs !== undefined) e.delayMs = s.delayMs;
         this.timeline.push(e);
         if (this.o.onTimeline) this.o.onTimeline(e);

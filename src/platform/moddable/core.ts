@@ -3,7 +3,8 @@
 // Only what a device needs: the link, its reason table and the codec (the configuration
 // validator stays on the host: `linkguard build` validates before anything reaches a device).
 
-export { createLink, step, describe, REASONS, TIMER_KINDS, MIN_PLAUSIBLE_EPOCH_SEC } from "../../core/link.js";
+export { createLink, step, TIMER_KINDS, MIN_PLAUSIBLE_EPOCH_SEC } from "../../core/link.js";
+export { describe, explain, REASONS } from "../../core/reasons.js";
 export type { LinkState, LinkEvent, Command, Status, Persisted, Outbound, CloseCause, TimerKind } from "../../core/link.js";
 export { encode, feed, decodePacket, packetLength, EMPTY_DECODER } from "../../core/mqtt/index.js";
 export type { Packet } from "../../core/mqtt/index.js";
