@@ -126,6 +126,8 @@ const TIMER_BITS: { [k: string]: number } = { connect: 1, ping: 2, rx: 4, stable
 
 /** Remote closes this soon after CONNACK, this many times in a row, mean another device has our identity. */
 export const DUPLICATE_AFTER = 3;
+/** A close this soon after CONNACK counts towards DUPLICATE_AFTER; a later one resets the count. */
+export const QUICK_CLOSE_MS = 5000;
 /** Messages in flight (sent, awaiting PUBACK) at once. */
 export const MAX_INFLIGHT = 8;
 /** Before this (2023-11-14), the device clock has not been set: SAS tokens it signs are already expired. */
@@ -348,10 +350,13 @@ function onClosed(n: Draft, out: Command[], cause: CloseCause, detail: string | 
   if (cause === "cert") { afterClose(n, out, nowMs, "halt", "long", "tls.certRejected", detail); return; }
   let code = cause === "tls" ? "tls.failed" : cause === "remote" ? "remote.close" : "transport.error";
   let kind: WaitKind = "drop";
-  if (wasConnected && nowMs - n.connectedAtMs < n.setup.cfg.backoff.stableMs && cause === "remote") {
-    // Invariant 8: flapping is not success. A remote close soon after CONNACK, again and
-    // again, is what a second device with the same identity looks like from here.
-    n.quickRemote = n.quickRemote + 1;
+  if (wasConnected && (cause === "remote" || cause === "error")) {
+    // Flapping is not success (invariant 8 keeps the attempt counter). A hub that closes the
+    // link within seconds of accepting it, several times in a row, is what a second device
+    // with our identity looks like from here: its CONNECT kicks us (we see a close, or a reset
+    // when unread bytes were pending). Ordinary drops come later and break the run.
+    if (nowMs - n.connectedAtMs < QUICK_CLOSE_MS) n.quickRemote = n.quickRemote + 1;
+    else n.quickRemote = 0;
     if (n.quickRemote >= DUPLICATE_AFTER) { code = "duplicate.suspected"; kind = "long"; }
   }
   afterClose(n, out, nowMs, "wait", kind, code, detail);

@@ -302,3 +302,33 @@ test("no status text, log or persisted record ever contains the key or the SAS s
     assert.ok(!text.includes(TEST_KEY) && !sig.test(text), text);
   }
 });
+
+test("ordinary drops later than QUICK_CLOSE_MS after CONNACK break a duplicate-identity run", () => {
+  const d = new Driver();
+  let t = 0;
+  const codes: string[] = [];
+  d.connect();
+  for (const upMs of [500, 500, 8000, 500, 500]) {
+    t += upMs; d.at(t);
+    codes.push(find(d.remoteClose(), "notify")[0].status.code);
+    t += 70000; d.at(t); d.fire("backoff");
+    d.ev({ type: "transportOpened", gen: d.s.gen, epochSec: EPOCH });
+    d.data({ cmd: "connack", returnCode: 0, sessionPresent: true });
+  }
+  assert.deepEqual(codes, ["remote.close", "remote.close", "remote.close", "remote.close", "remote.close"]);
+});
+
+test("kicks that arrive as a reset count towards a suspected duplicate too", () => {
+  const d = new Driver();
+  let t = 0;
+  let last = "";
+  d.connect();
+  for (let i = 0; i < 3; i++) {
+    t += 300; d.at(t);
+    last = find(d.ev({ type: "transportClosed", gen: d.s.gen, cause: "error", detail: "ECONNRESET" }), "notify")[0].status.code;
+    t += 70000; d.at(t); d.fire("backoff");
+    d.ev({ type: "transportOpened", gen: d.s.gen, epochSec: EPOCH });
+    d.data({ cmd: "connack", returnCode: 0, sessionPresent: true });
+  }
+  assert.equal(last, "duplicate.suspected");
+});

@@ -190,7 +190,7 @@ test("loadEngine('xs') either loads the XS engine or says clearly that it is not
 // its links rarely last the 30 s stable period, and three network drops in a row, each seconds
 // after CONNACK, are reported as "duplicate.suspected" and answered with a wait near the cap.
 // A clone kicks the device within a second of CONNACK; ordinary drops seconds later are not that.
-test("three network drops, each 5 s after CONNACK, are not a suspected duplicate identity", { todo: "core: quick-remote-close window is the whole stable period (link.ts onClosed)" }, () => {
+test("three network drops, each 5 s after CONNACK, are not a suspected duplicate identity", () => {
   const eng = createNodeEngine(testConfig(), 3);
   let t = 0;
   let last = "";
