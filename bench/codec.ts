@@ -1,7 +1,8 @@
 // Codec speed: linkguard's MQTT codec beside mqtt-packet, in the same process, interleaved.
 //
-// Like with like: mqtt-packet's `generate(obj)` (a fresh Buffer) against our `encode(obj)`
-// (a fresh Uint8Array); mqtt-packet's parser fed one whole packet against our
+// Like with like: mqtt-packet's `generate(obj)` (a fresh Buffer from Node's pool) against our
+// `encode(obj, nodeAlloc)` (a fresh Buffer from the same pool: the allocator the Node platform
+// hands the link); mqtt-packet's parser fed one whole packet against our
 // `decodePacket` on the same bytes. Each round times every case for both libraries in
 // alternating order; the figure is the median over rounds, the ratio is linkguard / mqtt-packet.
 //
@@ -18,6 +19,7 @@ import { encode, encodeInto, encodePuback, decodePacket } from "../src/core/mqtt
 import type { Packet } from "../src/core/mqtt/index.js";
 import { username, telemetryTopic } from "../src/core/hub/names.js";
 import { sasToken } from "../src/core/hub/sas.js";
+import { nodeAlloc } from "../src/platform/node/engine.js";
 
 export type CodecCase = "publish-encode" | "publish-decode" | "connect-encode" | "connect-decode" | "puback-encode" | "puback-decode";
 
@@ -76,7 +78,8 @@ export function operations(): { [k in CodecCase | ExtraCase]: [Op, Op] } {
   // results go to a module-level slot, so escape analysis cannot elide the work
   const scratch = new Uint8Array(1024);
   const lgDecode = (b: Uint8Array): number => { const r = decodePacket(b, 0, b.length, MAX_PACKET, 0); keep = r; return r !== null && r.ok ? r.next : 0; };
-  const lgEncode = (p: Packet): number => { const b = encode(p); keep = b; return b.length; };
+  const lgEncode = (p: Packet): number => { const b = encode(p, nodeAlloc); keep = b; return b.length; };
+  const lgEncodeU8 = (p: Packet): number => { const b = encode(p); keep = b; return b.length; };
   const mpEncode = (p: object): number => { const b = mqttPacket.generate(p as any); keep = b; return b.length; };
   return {
     "publish-encode": [() => lgEncode(f.lgPublish), () => mpEncode(f.mpPublish)],
@@ -88,12 +91,15 @@ export function operations(): { [k in CodecCase | ExtraCase]: [Op, Op] } {
     // not like with like (kept apart from the goal rows): our encoder writing into a reused
     // buffer, which shows what the fresh Uint8Array of `encode` costs on V8
     "publish-encodeInto": [() => encodeInto(f.lgPublish, scratch, 0), () => mpEncode(f.mpPublish)],
+    // what a device does: a fresh Uint8Array per packet (V8 backs each with its own store)
+    "publish-encodeU8": [() => lgEncodeU8(f.lgPublish), () => mpEncode(f.mpPublish)],
+    "connect-encodeU8": [() => lgEncodeU8(f.lgConnect), () => mpEncode(f.mpConnect)],
     "connect-encodeInto": [() => encodeInto(f.lgConnect, scratch, 0), () => mpEncode(f.mpConnect)],
   };
 }
 
-export type ExtraCase = "publish-encodeInto" | "connect-encodeInto";
-export const EXTRA_CASES: ExtraCase[] = ["publish-encodeInto", "connect-encodeInto"];
+export type ExtraCase = "publish-encodeInto" | "connect-encodeInto" | "publish-encodeU8" | "connect-encodeU8";
+export const EXTRA_CASES: ExtraCase[] = ["publish-encodeInto", "connect-encodeInto", "publish-encodeU8", "connect-encodeU8"];
 
 export const CODEC_CASES: CodecCase[] = ["publish-encode", "publish-decode", "connect-encode", "connect-decode", "puback-encode", "puback-decode"];
 

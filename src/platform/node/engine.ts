@@ -23,9 +23,18 @@ export function nodeHmac(key: Uint8Array, msg: Uint8Array): Uint8Array {
   return new Uint8Array(createHmac("sha256", key).update(msg).digest());
 }
 
-/** The core compiled for Node, with node:crypto's HMAC. */
+/**
+ * Where the Node platform allocates encoded packets: Node's Buffer pool (slabs of 8 KB), as
+ * node's own socket code and mqtt-packet do. A fresh `new Uint8Array` per packet costs more
+ * on V8 than encoding the packet (bench/RESULTS.md). Devices keep the core's default.
+ */
+export function nodeAlloc(n: number): Uint8Array {
+  return Buffer.allocUnsafe(n);
+}
+
+/** The core compiled for Node, with node:crypto's HMAC and the Buffer pool for packets. */
 export function createNodeEngine(cfg: DeviceConfig, seed: number): CoreEngine {
-  let s: LinkState = createLink(cfg, nodeHmac, seed);
+  let s: LinkState = createLink(cfg, nodeHmac, seed, nodeAlloc);
   let disposed = false;
   return {
     handle(e: LinkEvent, nowMs: number): Command[] {
