@@ -13,9 +13,9 @@
 import { DeviceConfig } from "./config.js";
 import { nextDelay, WaitKind } from "./backoff.js";
 import { nextRng, rngUnit, seedRng } from "./rand.js";
-import { Packet, PublishPacket } from "./mqtt/packet.js";
+import { ServerPacket, PublishPacket } from "./mqtt/packet.js";
 import { encode, encodePuback, packetLength, PINGREQ_BYTES, DISCONNECT_BYTES } from "./mqtt/encode.js";
-import { DecoderState, EMPTY_DECODER, feed } from "./mqtt/decode.js";
+import { DecoderState, EMPTY_DECODER, feedFromServer } from "./mqtt/decode.js";
 import { c2dSubscription, clientId, parseC2dTopic, telemetryTopic, username } from "./hub/names.js";
 import { sasToken, tokenExpirySec } from "./hub/sas.js";
 import { HmacFn } from "./crypto/hmac.js";
@@ -423,7 +423,7 @@ function renewToken(n: Draft, out: Command[], nowMs: number): void {
 
 function onData(n: Draft, out: Command[], bytes: Uint8Array, nowMs: number): void {
   if (n.kind !== "handshaking" && n.kind !== "connected") return;
-  const r = feed(n.dec, bytes, n.setup.cfg.maxPacketBytes);
+  const r = feedFromServer(n.dec, bytes, n.setup.cfg.maxPacketBytes);
   n.dec = r.dec;
   n.lastRxMs = nowMs;
   for (let i = 0; i < r.packets.length; i++) {
@@ -440,7 +440,7 @@ function protocolError(n: Draft, out: Command[], code: string, text: string): vo
   close(n, out, code, text, "wait", "drop", false);
 }
 
-function onHandshakePacket(n: Draft, out: Command[], p: Packet, nowMs: number): void {
+function onHandshakePacket(n: Draft, out: Command[], p: ServerPacket, nowMs: number): void {
   if (p.type !== "connack") { protocolError(n, out, "protocol.unexpected", p.type + " before CONNACK"); return; }
   const rc = p.returnCode;
   if (rc === 0) { connected(n, out, nowMs); return; }
@@ -478,7 +478,7 @@ function connected(n: Draft, out: Command[], nowMs: number): void {
   pump(n, out);
 }
 
-function onLinkPacket(n: Draft, out: Command[], p: Packet): void {
+function onLinkPacket(n: Draft, out: Command[], p: ServerPacket): void {
   switch (p.type) {
     case "pingresp":
       return;

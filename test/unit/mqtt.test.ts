@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import {
   Packet, ProtocolError, DecoderState, utf8Length, writeUtf8, readUtf8, utf8ErrorAt,
   encode, encodeInto, packetLength, encodePuback, PINGREQ_BYTES, PINGRESP_BYTES, DISCONNECT_BYTES,
-  decodePacket, feed, EMPTY_DECODER, MQTT_ERRORS,
+  decodePacket, feed, EMPTY_DECODER, MQTT_ERRORS, decodeFromServer, feedFromServer, ServerPacket,
 } from "../../src/core/mqtt/index.js";
 
 const MAX = 1 << 20;
@@ -443,5 +443,89 @@ describe("random garbage", () => {
     }
     // the generator reaches both outcomes often
     assert.ok(errors > 5000 && packets > 200, `errors ${errors}, packets ${packets}`);
+  });
+});
+
+describe("the client's decoder (decodeFromServer, feedFromServer: what the link uses)", () => {
+  const CLIENT_TYPES = ["connect", "subscribe", "unsubscribe", "pingreq", "disconnect"];
+  const CLIENT_CODES = [1, 8, 10, 12, 14];
+  /**
+   * What the client's decoder must return for `buf`, which the full decoder read as `full`:
+   * the same packets up to the first client-to-server one, which comes back named
+   * (stopAt: how many packets to compare); a framing error of the packet where the full
+   * decoder stopped is the same error, a body error of a client-to-server one is its name.
+   */
+  function expected(buf: Uint8Array, full: { packets: Packet[]; error: ProtocolError | null; dec: DecoderState }) {
+    const packets: ServerPacket[] = [];
+    for (let i = 0; i < full.packets.length; i++) {
+      const p = full.packets[i];
+      if (CLIENT_TYPES.indexOf(p.type) >= 0) { packets.push({ type: p.type } as ServerPacket); return { packets, error: null as ProtocolError | null, stopAt: i + 1, named: CLIENT_TYPES.indexOf(p.type) }; }
+      packets.push(p as ServerPacket);
+    }
+    const named = full.error !== null ? CLIENT_CODES.indexOf(buf[full.dec.offset] >> 4) : -1;
+    return { packets, error: full.error, stopAt: -1, named };
+  }
+
+  test("server-to-client packets decode exactly as decodePacket decodes them, errors and offsets included", () => {
+    const cases = [
+      b(0x20, 2, 0, 0), b(0x20, 2, 1, 5), b(0x20, 2, 2, 0), b(0x20, 3, 0, 0, 0), b(0x30, 5, ...str("a/b")), b(0x32, 7, ...str("a/b"), 0, 9, 1),
+      b(0x32, 5, ...str("a/b")), b(0x30, 4, ...str("a+")), b(0x30, 2, 0, 0), b(0x38, 0), b(0x36, 0), b(0x40, 2, 0, 7), b(0x40, 2, 0, 0),
+      b(0x90, 3, 0, 1, 0x80), b(0x90, 2, 0, 1), b(0x90, 3, 0, 1, 3), b(0xb0, 2, 0, 1), b(0xd0, 0), b(0xd0, 1, 0), b(0x30, 0xff, 0xff, 0xff, 0xff, 1),
+      b(0x00), b(0x50, 0), b(0x21, 2, 0, 0), b(0x30, 5, 0, 3, 0x61, 0xc0, 0x62),
+    ];
+    for (const c of cases) {
+      for (const max of [MAX, 4]) {
+        const want = decodePacket(c, 0, c.length, max, 9);
+        assert.deepEqual(decodeFromServer(c, 0, c.length, max, 9), want, Array.from(c).join(","));
+      }
+    }
+  });
+
+  test("client-to-server packets are framed and named, their body unread", () => {
+    const bad = [b(0x10, 3, 1, 2, 3), b(0x82, 2, 0, 0), b(0xa2, 1, 9), b(0xc0, 0), b(0xe0, 0)];
+    assert.deepEqual(bad.map((c) => decodeFromServer(c, 0, c.length, MAX, 0)), [
+      { ok: true, packet: { type: "connect" }, next: 5 }, { ok: true, packet: { type: "subscribe" }, next: 4 },
+      { ok: true, packet: { type: "unsubscribe" }, next: 3 }, { ok: true, packet: { type: "pingreq" }, next: 2 },
+      { ok: true, packet: { type: "disconnect" }, next: 2 },
+    ]);
+    // the framing checks still apply: flags, length, size limit
+    assert.deepEqual(decodeFromServer(b(0x80, 0), 0, 2, MAX, 0), { ok: false, code: "mqtt.reservedFlags", at: 0 });
+    assert.deepEqual(decodeFromServer(b(0xc0, 1, 0), 0, 3, MAX, 0), { ok: false, code: "mqtt.badLength", at: 1 });
+    assert.deepEqual(decodeFromServer(b(0x10, 9), 0, 2, 4, 0), { ok: false, code: "mqtt.packetTooLarge", at: 1 });
+    assert.equal(decodeFromServer(b(0x10, 9, 0), 0, 3, MAX, 0), null);
+  });
+
+  test("20k random streams: feedFromServer agrees with feed up to the first client-to-server packet, which it names", () => {
+    const rnd = prng(0xc11e);
+    const valid = [0x10, 0x20, 0x30, 0x32, 0x34, 0x3b, 0x40, 0x82, 0x90, 0xa2, 0xb0, 0xc0, 0xd0, 0xe0];
+    let named = 0;
+    for (let n = 0; n < 20000; n++) {
+      const len = Math.floor(rnd() * 48);
+      const buf = new Uint8Array(len);
+      for (let i = 0; i < len; i++) buf[i] = Math.floor(rnd() * 256);
+      if (len > 1 && rnd() < 0.7) {
+        buf[0] = valid[Math.floor(rnd() * valid.length)];
+        buf[1] = Math.floor(rnd() * len);
+      }
+      const max = 8 + Math.floor(rnd() * 64);
+      const want = expected(buf, feed(EMPTY_DECODER, buf, max));
+      const cut = Math.floor(rnd() * (len + 1));
+      const a = feedFromServer(EMPTY_DECODER, buf.subarray(0, cut), max);
+      const rest = a.error === null ? feedFromServer(a.dec, buf.subarray(cut), max) : { packets: [], error: a.error };
+      const got = a.packets.concat(rest.packets);
+      const why = Array.from(buf).join(",");
+      if (want.stopAt >= 0) {
+        named++;
+        assert.deepEqual(got.slice(0, want.stopAt), want.packets, why);
+      } else if (want.named >= 0 && !(rest.error !== null && want.error !== null && rest.error.code === want.error.code && rest.error.at === want.error.at)) {
+        // the full decoder rejected the body of a client-to-server packet: the client names it
+        named++;
+        assert.deepEqual(got.slice(0, want.packets.length + 1), want.packets.concat([{ type: CLIENT_TYPES[want.named] } as ServerPacket]), why);
+      } else {
+        assert.deepEqual(got, want.packets, why);
+        assert.deepEqual(rest.error, want.error, why);
+      }
+    }
+    assert.ok(named > 500, `named ${named}`);
   });
 });

@@ -6,19 +6,28 @@
 // caller's buffer for decodePacket; for feed, of the chunk passed in, or of a buffer
 // feed allocated to join a pending tail with the chunk. Copy a payload before
 // writing into the buffer it came from.
+//
+// Two decoders share the framing (first byte, remaining length, size limit): decodePacket
+// and feed parse every packet type (the host: emulator, tests, tools); decodeFromServer and
+// feedFromServer parse only what a server sends a client (CONNACK, PUBLISH, PUBACK, SUBACK,
+// UNSUBACK, PINGRESP) and name a client-to-server packet without reading its body. The link
+// uses the second pair, so a device build carries no CONNECT or SUBSCRIBE parser.
 
-import { Packet, ProtocolError, ConnectPacket, PUBLISH, SUBSCRIBE, UNSUBSCRIBE } from "./packet.js";
+import {
+  Packet, ProtocolError, ConnectPacket, ServerPacket, MisdirectedPacket,
+  CONNECT, CONNACK, PUBLISH, PUBACK, SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK, PINGREQ, PINGRESP,
+} from "./packet.js";
 import { readUtf8, utf8ErrorAt } from "./utf8.js";
 import { freeze } from "./freeze.js";
 
 export { MQTT_ERRORS } from "./errors.js";
 
-export interface DecodeOk { ok: true; packet: Packet; next: number }
+export interface DecodeOk<P = Packet> { ok: true; packet: P; next: number }
 
 /** Bytes not yet consumed, and the absolute stream offset of pending[0]. Never mutated. */
 export interface DecoderState { readonly pending: Uint8Array; readonly offset: number }
 
-export interface FeedResult { dec: DecoderState; packets: Packet[]; error: ProtocolError | null }
+export interface FeedResult<P = Packet> { dec: DecoderState; packets: P[]; error: ProtocolError | null }
 
 const EMPTY_BYTES = new Uint8Array(0);
 
@@ -92,7 +101,7 @@ function strEnd(buf: Uint8Array, p: number): number {
   return p + 2 + ((buf[p] << 8) | buf[p + 1]);
 }
 
-function ok(packet: Packet, next: number): DecodeOk {
+function ok<P>(packet: P, next: number): DecodeOk<P> {
   return { ok: true, packet: packet, next: next };
 }
 
@@ -156,10 +165,10 @@ function decodeConnect(buf: Uint8Array, p: number, pEnd: number, base: number): 
     p = strEnd(buf, p);
   }
   if (p !== pEnd) return err("mqtt.badLength", base + p);
-  return ok(pkt, pEnd);
+  return ok<Packet>(pkt, pEnd);
 }
 
-function decodePublish(buf: Uint8Array, b0: number, p: number, pEnd: number, base: number): DecodeOk | ProtocolError {
+function decodePublish(buf: Uint8Array, b0: number, p: number, pEnd: number, base: number): DecodeOk<ServerPacket> | ProtocolError {
   const topic = readTopic(buf, p, pEnd, base);
   if (typeof topic !== "string") return topic;
   p = strEnd(buf, p);
@@ -171,7 +180,7 @@ function decodePublish(buf: Uint8Array, b0: number, p: number, pEnd: number, bas
     if (packetId === 0) return err("mqtt.badPacketId", base + p);
     p += 2;
   }
-  return ok({
+  return ok<ServerPacket>({
     type: "publish",
     topic: topic,
     payload: buf.subarray(p, pEnd),
@@ -182,57 +191,118 @@ function decodePublish(buf: Uint8Array, b0: number, p: number, pEnd: number, bas
   }, pEnd);
 }
 
-/** SUBSCRIBE, UNSUBSCRIBE and SUBACK: a packet id, then at least one entry. */
-function decodeList(buf: Uint8Array, type: number, p: number, pEnd: number, lenAt: number, base: number): DecodeOk | ProtocolError {
+/**
+ * The packet id that opens SUBSCRIBE, UNSUBSCRIBE and SUBACK, which at least one entry must
+ * follow; or an error.
+ */
+function listId(buf: Uint8Array, p: number, pEnd: number, lenAt: number, base: number): number | ProtocolError {
   if (pEnd - p < 2) return truncated(p, pEnd, base);
   const packetId = u16At(buf, p);
   if (packetId === 0) return err("mqtt.badPacketId", base + p);
+  if (p + 2 === pEnd) return err("mqtt.emptySubscription", base + lenAt);
+  return packetId;
+}
+
+function decodeSubscribe(buf: Uint8Array, p: number, pEnd: number, lenAt: number, base: number): DecodeOk | ProtocolError {
+  const packetId = listId(buf, p, pEnd, lenAt, base);
+  if (typeof packetId !== "number") return packetId;
   p += 2;
-  if (p === pEnd) return err("mqtt.emptySubscription", base + lenAt);
-  if (type === SUBSCRIBE) {
-    const subs: { topic: string; qos: 0 | 1 | 2 }[] = [];
-    while (p < pEnd) {
-      const topic = readFilter(buf, p, pEnd, base);
-      if (typeof topic !== "string") return topic;
-      p = strEnd(buf, p);
-      if (p >= pEnd) return truncated(p, pEnd, base);
-      const o = buf[p];
-      // §3.8.3.1: bits 7-2 of the requested QoS byte are reserved
-      if ((o & 0xfc) !== 0) return err("mqtt.reservedFlags", base + p);
-      if (o === 3) return err("mqtt.badQos", base + p);
-      subs.push({ topic: topic, qos: o === 0 ? 0 : o === 1 ? 1 : 2 });
-      p++;
-    }
-    return ok({ type: "subscribe", packetId: packetId, subscriptions: subs }, pEnd);
+  const subs: { topic: string; qos: 0 | 1 | 2 }[] = [];
+  while (p < pEnd) {
+    const topic = readFilter(buf, p, pEnd, base);
+    if (typeof topic !== "string") return topic;
+    p = strEnd(buf, p);
+    if (p >= pEnd) return truncated(p, pEnd, base);
+    const o = buf[p];
+    // §3.8.3.1: bits 7-2 of the requested QoS byte are reserved
+    if ((o & 0xfc) !== 0) return err("mqtt.reservedFlags", base + p);
+    if (o === 3) return err("mqtt.badQos", base + p);
+    subs.push({ topic: topic, qos: o === 0 ? 0 : o === 1 ? 1 : 2 });
+    p++;
   }
-  if (type === UNSUBSCRIBE) {
-    const topics: string[] = [];
-    while (p < pEnd) {
-      const topic = readFilter(buf, p, pEnd, base);
-      if (typeof topic !== "string") return topic;
-      topics.push(topic);
-      p = strEnd(buf, p);
-    }
-    return ok({ type: "unsubscribe", packetId: packetId, topics: topics }, pEnd);
+  return ok<Packet>({ type: "subscribe", packetId: packetId, subscriptions: subs }, pEnd);
+}
+
+function decodeUnsubscribe(buf: Uint8Array, p: number, pEnd: number, lenAt: number, base: number): DecodeOk | ProtocolError {
+  const packetId = listId(buf, p, pEnd, lenAt, base);
+  if (typeof packetId !== "number") return packetId;
+  p += 2;
+  const topics: string[] = [];
+  while (p < pEnd) {
+    const topic = readFilter(buf, p, pEnd, base);
+    if (typeof topic !== "string") return topic;
+    topics.push(topic);
+    p = strEnd(buf, p);
   }
+  return ok<Packet>({ type: "unsubscribe", packetId: packetId, topics: topics }, pEnd);
+}
+
+function decodeSuback(buf: Uint8Array, p: number, pEnd: number, lenAt: number, base: number): DecodeOk<ServerPacket> | ProtocolError {
+  const packetId = listId(buf, p, pEnd, lenAt, base);
+  if (typeof packetId !== "number") return packetId;
   const granted: number[] = [];
-  for (; p < pEnd; p++) {
+  for (p += 2; p < pEnd; p++) {
     const c = buf[p];
     if (c !== 0 && c !== 1 && c !== 2 && c !== 0x80) return err("mqtt.badGranted", base + p);
     granted.push(c);
   }
-  return ok({ type: "suback", packetId: packetId, granted: granted }, pEnd);
+  return ok<ServerPacket>({ type: "suback", packetId: packetId, granted: granted }, pEnd);
 }
 
-/**
- * Decodes one packet from buf[pos..end). Returns null when more bytes are needed,
- * the packet and the index after it (`next`, in buf), or a ProtocolError whose `at` is
- * base + the index of the offending byte. Checks the first byte as soon as it is there,
- * and the packet size (fixed header + remaining length > maxPacketBytes:
- * mqtt.packetTooLarge, at the first length byte) as soon as the length is complete,
- * before any of the body arrives. Never throws.
- */
-export function decodePacket(buf: Uint8Array, pos: number, end: number, maxPacketBytes: number, base: number): DecodeOk | ProtocolError | null {
+/** A body parser: buf[p..pEnd) is the whole body of the packet whose first byte is b0. */
+type BodyDecoder<P> = (buf: Uint8Array, b0: number, p: number, pEnd: number, lenAt: number, base: number) => DecodeOk<P> | ProtocolError;
+
+/** The name of a client-to-server packet type. */
+function misdirected(type: number): MisdirectedPacket {
+  return { type: type === CONNECT ? "connect" : type === SUBSCRIBE ? "subscribe" : type === UNSUBSCRIBE ? "unsubscribe" : type === PINGREQ ? "pingreq" : "disconnect" };
+}
+
+/** The body of what a server sends a client; a client-to-server type is only named. */
+function serverBody(buf: Uint8Array, b0: number, p: number, pEnd: number, lenAt: number, base: number): DecodeOk<ServerPacket> | ProtocolError {
+  const type = b0 >> 4;
+  switch (type) {
+    case CONNACK: {
+      // §3.2.2.1: bits 7-1 of the acknowledge flags are reserved
+      const f = buf[p];
+      if ((f & 0xfe) !== 0) return err("mqtt.badConnackFlags", base + p);
+      return ok<ServerPacket>({ type: "connack", sessionPresent: f === 1, returnCode: buf[p + 1] }, pEnd);
+    }
+    case PUBLISH:
+      return decodePublish(buf, b0, p, pEnd, base);
+    case PUBACK:
+    case UNSUBACK: {
+      const packetId = u16At(buf, p);
+      if (packetId === 0) return err("mqtt.badPacketId", base + p);
+      return ok<ServerPacket>(type === PUBACK ? { type: "puback", packetId: packetId } : { type: "unsuback", packetId: packetId }, pEnd);
+    }
+    case SUBACK:
+      return decodeSuback(buf, p, pEnd, lenAt, base);
+    case PINGRESP:
+      return ok<ServerPacket>({ type: "pingresp" }, pEnd);
+    default:
+      return ok<ServerPacket>(misdirected(type), pEnd);
+  }
+}
+
+/** The body of any packet type. */
+function anyBody(buf: Uint8Array, b0: number, p: number, pEnd: number, lenAt: number, base: number): DecodeOk | ProtocolError {
+  switch (b0 >> 4) {
+    case CONNECT:
+      return decodeConnect(buf, p, pEnd, base);
+    case SUBSCRIBE:
+      return decodeSubscribe(buf, p, pEnd, lenAt, base);
+    case UNSUBSCRIBE:
+      return decodeUnsubscribe(buf, p, pEnd, lenAt, base);
+    case PINGREQ:
+      return ok<Packet>({ type: "pingreq" }, pEnd);
+    default:
+      // DISCONNECT's name, and the server-to-client types, are whole Packets
+      return serverBody(buf, b0, p, pEnd, lenAt, base) as DecodeOk | ProtocolError;
+  }
+}
+
+/** The framing both decoders share; see decodePacket. */
+function decodeWith<P>(body: BodyDecoder<P>, buf: Uint8Array, pos: number, end: number, maxPacketBytes: number, base: number): DecodeOk<P> | ProtocolError | null {
   if (end > buf.length) end = buf.length;
   if (pos >= end) return null;
   const b0 = buf[pos];
@@ -265,56 +335,42 @@ export function decodePacket(buf: Uint8Array, pos: number, end: number, maxPacke
   const lenAt = pos + 1;
 
   // fixed-size packets: CONNACK, PUBACK, UNSUBACK carry 2 bytes; PINGREQ, PINGRESP, DISCONNECT none
-  if (type === 2 || type === 4 || type === 11) {
+  if (type === CONNACK || type === PUBACK || type === UNSUBACK) {
     if (len !== 2) return err("mqtt.badLength", base + lenAt);
-  } else if (type >= 12) {
+  } else if (type >= PINGREQ) {
     if (len !== 0) return err("mqtt.badLength", base + lenAt);
   }
   if (i - pos + len > maxPacketBytes) return err("mqtt.packetTooLarge", base + lenAt);
   if (end - i < len) return null;
-  const p = i;
-  const pEnd = i + len;
-
-  switch (type) {
-    case 1:
-      return decodeConnect(buf, p, pEnd, base);
-    case 2: {
-      // §3.2.2.1: bits 7-1 of the acknowledge flags are reserved
-      const f = buf[p];
-      if ((f & 0xfe) !== 0) return err("mqtt.badConnackFlags", base + p);
-      return ok({ type: "connack", sessionPresent: f === 1, returnCode: buf[p + 1] }, pEnd);
-    }
-    case 3:
-      return decodePublish(buf, b0, p, pEnd, base);
-    case 4:
-    case 11: {
-      const packetId = u16At(buf, p);
-      if (packetId === 0) return err("mqtt.badPacketId", base + p);
-      return ok(type === 4 ? { type: "puback", packetId: packetId } : { type: "unsuback", packetId: packetId }, pEnd);
-    }
-    case 8:
-    case 9:
-    case 10:
-      return decodeList(buf, type, p, pEnd, lenAt, base);
-    case 12:
-      return ok({ type: "pingreq" }, pEnd);
-    case 13:
-      return ok({ type: "pingresp" }, pEnd);
-    default:
-      return ok({ type: "disconnect" }, pEnd);
-  }
+  return body(buf, b0, i, i + len, lenAt, base);
 }
 
 /**
- * Feeds the next chunk of a byte stream. Pure: `dec` and `chunk` are never written, and
- * an old state can be fed again. Returns every complete packet, the state holding the
- * incomplete tail (a copy; `offset` stays absolute across feeds), and the first error.
- * Packets before an error are returned; after an error the stream is dead (close the
- * link): the returned state then starts at the offending packet, and feeding it again
- * reports the same error. See the top of this file for payload views.
+ * Decodes one packet from buf[pos..end). Returns null when more bytes are needed,
+ * the packet and the index after it (`next`, in buf), or a ProtocolError whose `at` is
+ * base + the index of the offending byte. Checks the first byte as soon as it is there,
+ * and the packet size (fixed header + remaining length > maxPacketBytes:
+ * mqtt.packetTooLarge, at the first length byte) as soon as the length is complete,
+ * before any of the body arrives. Never throws.
  */
-export function feed(dec: DecoderState, chunk: Uint8Array, maxPacketBytes: number): FeedResult {
-  const packets: Packet[] = [];
+export function decodePacket(buf: Uint8Array, pos: number, end: number, maxPacketBytes: number, base: number): DecodeOk | ProtocolError | null {
+  return decodeWith(anyBody, buf, pos, end, maxPacketBytes, base);
+}
+
+/**
+ * decodePacket for a client: the same framing, the same packets and errors for what a
+ * server sends (CONNACK, PUBLISH, PUBACK, SUBACK, UNSUBACK, PINGRESP); a client-to-server
+ * type (CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ, DISCONNECT) is checked up to its length
+ * and returned as { type } alone, its body unread, for the client to reject.
+ */
+export function decodeFromServer(buf: Uint8Array, pos: number, end: number, maxPacketBytes: number, base: number): DecodeOk<ServerPacket> | ProtocolError | null {
+  return decodeWith(serverBody, buf, pos, end, maxPacketBytes, base);
+}
+
+type Decoder<P> = (buf: Uint8Array, pos: number, end: number, maxPacketBytes: number, base: number) => DecodeOk<P> | ProtocolError | null;
+
+function feedWith<P>(decode: Decoder<P>, dec: DecoderState, chunk: Uint8Array, maxPacketBytes: number): FeedResult<P> {
+  const packets: P[] = [];
   if (chunk.length === 0) return { dec: dec, packets: packets, error: null };
   const pl = dec.pending.length;
   let buf = chunk;
@@ -329,7 +385,7 @@ export function feed(dec: DecoderState, chunk: Uint8Array, maxPacketBytes: numbe
   let pos = 0;
   let error: ProtocolError | null = null;
   while (pos < end) {
-    const r = decodePacket(buf, pos, end, maxPacketBytes, base);
+    const r = decode(buf, pos, end, maxPacketBytes, base);
     if (r === null) break;
     if (r.ok === false) {
       error = r;
@@ -343,4 +399,21 @@ export function feed(dec: DecoderState, chunk: Uint8Array, maxPacketBytes: numbe
     ? { pending: EMPTY_BYTES, offset: base + end }
     : { pending: buf.slice(pos), offset: base + pos };
   return { dec: next, packets: packets, error: error };
+}
+
+/**
+ * Feeds the next chunk of a byte stream. Pure: `dec` and `chunk` are never written, and
+ * an old state can be fed again. Returns every complete packet, the state holding the
+ * incomplete tail (a copy; `offset` stays absolute across feeds), and the first error.
+ * Packets before an error are returned; after an error the stream is dead (close the
+ * link): the returned state then starts at the offending packet, and feeding it again
+ * reports the same error. See the top of this file for payload views.
+ */
+export function feed(dec: DecoderState, chunk: Uint8Array, maxPacketBytes: number): FeedResult {
+  return feedWith(decodePacket, dec, chunk, maxPacketBytes);
+}
+
+/** feed for a client: decodes with decodeFromServer (what the link uses). */
+export function feedFromServer(dec: DecoderState, chunk: Uint8Array, maxPacketBytes: number): FeedResult<ServerPacket> {
+  return feedWith(decodeFromServer, dec, chunk, maxPacketBytes);
 }

@@ -7,12 +7,12 @@ export {
 export type {
   Packet, ConnectPacket, ConnackPacket, PublishPacket, PubackPacket, SubscribePacket,
   SubackPacket, UnsubscribePacket, UnsubackPacket, PingreqPacket, PingrespPacket,
-  DisconnectPacket, ProtocolError,
+  DisconnectPacket, ProtocolError, MisdirectedPacket, ServerPacket,
 } from "./packet.js";
 export { utf8Length, writeUtf8, readUtf8, utf8ErrorAt } from "./utf8.js";
 export {
   MAX_REMAINING_LENGTH, MAX_STRING_BYTES, PINGREQ_BYTES, PINGRESP_BYTES, DISCONNECT_BYTES,
   encodePuback, packetLength, encodeInto, encode,
 } from "./encode.js";
-export { MQTT_ERRORS, EMPTY_DECODER, decodePacket, feed } from "./decode.js";
+export { MQTT_ERRORS, EMPTY_DECODER, decodePacket, feed, decodeFromServer, feedFromServer } from "./decode.js";
 export type { DecodeOk, DecoderState, FeedResult } from "./decode.js";

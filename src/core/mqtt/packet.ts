@@ -53,5 +53,16 @@ export type Packet =
   | SubscribePacket | SubackPacket | UnsubscribePacket | UnsubackPacket
   | PingreqPacket | PingrespPacket | DisconnectPacket;
 
+/**
+ * A client-to-server packet type arriving at a client (a server never sends these): the
+ * client's decoder checks its fixed header and length and names it, without reading its body.
+ */
+export interface MisdirectedPacket { type: "connect" | "subscribe" | "unsubscribe" | "pingreq" | "disconnect" }
+
+/** What a client decodes from a server: the server-to-client packets, or a misdirected one named. */
+export type ServerPacket =
+  | ConnackPacket | PublishPacket | PubackPacket | SubackPacket | UnsubackPacket | PingrespPacket
+  | MisdirectedPacket;
+
 /** An expected failure, as a value: a stable code and the absolute stream offset of the offending byte. */
 export interface ProtocolError { ok: false; code: string; at: number }
