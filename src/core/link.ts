@@ -14,7 +14,7 @@ import { DeviceConfig } from "./config.js";
 import { nextDelay, WaitKind } from "./backoff.js";
 import { nextRng, rngUnit, seedRng } from "./rand.js";
 import { ServerPacket, PublishPacket } from "./mqtt/packet.js";
-import { encode, encodePuback, packetLength, PINGREQ_BYTES, DISCONNECT_BYTES } from "./mqtt/encode.js";
+import { encodeConnect, encodePublish, encodeSubscribe, encodePuback, publishLength, PINGREQ_BYTES, DISCONNECT_BYTES } from "./mqtt/encode.js";
 import { DecoderState, EMPTY_DECODER, feedFromServer } from "./mqtt/decode.js";
 import { c2dSubscription, clientId, parseC2dTopic, telemetryTopic, username } from "./hub/names.js";
 import { sasToken, tokenExpirySec } from "./hub/sas.js";
@@ -323,7 +323,7 @@ function onOpened(n: Draft, out: Command[], epochSec: number, nowMs: number): vo
   }
   n.openedEpochSec = epochSec;
   n.openedAtMs = nowMs;
-  const bytes = encode({
+  const bytes = encodeConnect({
     type: "connect", clientId: clientId(c.deviceId), cleanSession: false,
     keepaliveSec: c.keepaliveSec, username: n.setup.username, password: password,
   }, n.setup.alloc);
@@ -472,7 +472,7 @@ function connected(n: Draft, out: Command[], nowMs: number): void {
   if (n.tokenRenewAtMs >= 0) setTimer(n, out, "token", n.tokenRenewAtMs - nowMs);
   // Subscribe to cloud-to-device messages (the hub allows at most 5 subscriptions; we use one).
   n.subId = allocId(n);
-  out.push({ type: "write", gen: n.gen, bytes: encode({ type: "subscribe", packetId: n.subId, subscriptions: [{ topic: n.setup.c2dFilter, qos: 1 }] }, n.setup.alloc) });
+  out.push({ type: "write", gen: n.gen, bytes: encodeSubscribe({ type: "subscribe", packetId: n.subId, subscriptions: [{ topic: n.setup.c2dFilter, qos: 1 }] }, n.setup.alloc) });
   // Redeliver what was in flight, in order, with DUP (MQTT 3.1.1 §4.4), then the queue.
   for (let i = 0; i < n.inflight.length; i++) writePublish(n, out, n.inflight[i], true);
   pump(n, out);
@@ -521,7 +521,7 @@ function onC2d(n: Draft, out: Command[], p: PublishPacket): void {
 function onPublish(n: Draft, out: Command[], msg: Outbound): void {
   const c = n.setup.cfg;
   const q: Queued = { id: msg.id, topic: telemetryTopic(c.deviceId, msg.properties), payload: msg.payload, qos: msg.qos === 1 ? 1 : 0, packetId: 0 };
-  if (packetLength({ type: "publish", topic: q.topic, payload: q.payload, qos: q.qos, dup: false, retain: false, packetId: 1 }) > c.maxPacketBytes) {
+  if (publishLength({ type: "publish", topic: q.topic, payload: q.payload, qos: q.qos, dup: false, retain: false, packetId: 1 }) > c.maxPacketBytes) {
     out.push({ type: "dropped", id: msg.id, why: "tooLarge" });
     return;
   }
@@ -570,7 +570,7 @@ function send(n: Draft, out: Command[], q: Queued): void {
 }
 
 function writePublish(n: Draft, out: Command[], m: Queued, dup: boolean): void {
-  out.push({ type: "write", gen: n.gen, bytes: encode({ type: "publish", topic: m.topic, payload: m.payload, qos: m.qos, dup: dup, retain: false, packetId: m.packetId }, n.setup.alloc) });
+  out.push({ type: "write", gen: n.gen, bytes: encodePublish({ type: "publish", topic: m.topic, payload: m.payload, qos: m.qos, dup: dup, retain: false, packetId: m.packetId }, n.setup.alloc) });
 }
 
 /** The next free packet id in 1..65535 (not in flight, not our pending SUBSCRIBE). */

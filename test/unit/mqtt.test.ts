@@ -7,6 +7,7 @@ import {
   Packet, ProtocolError, DecoderState, utf8Length, writeUtf8, readUtf8, utf8ErrorAt,
   encode, encodeInto, packetLength, encodePuback, PINGREQ_BYTES, PINGRESP_BYTES, DISCONNECT_BYTES,
   decodePacket, feed, EMPTY_DECODER, MQTT_ERRORS, decodeFromServer, feedFromServer, ServerPacket,
+  encodeConnect, encodePublish, encodeSubscribe, publishLength, ConnectPacket, PublishPacket, SubscribePacket,
 } from "../../src/core/mqtt/index.js";
 
 const MAX = 1 << 20;
@@ -527,5 +528,44 @@ describe("the client's decoder (decodeFromServer, feedFromServer: what the link 
       }
     }
     assert.ok(named > 500, `named ${named}`);
+  });
+});
+
+describe("the per-packet encoders (what the link uses)", () => {
+  const pool = (n: number) => { const u = new Uint8Array(n + 3).subarray(3); u.fill(0xee); return u; };
+  const bytesOrError = (f: () => Uint8Array | number) => { try { const r = f(); return typeof r === "number" ? r : Array.from(r); } catch (e) { return (e as Error).name + ": " + (e as Error).message; } };
+
+  test("encodeConnect, encodePublish, encodeSubscribe and publishLength equal encode / packetLength, throws included", () => {
+    const connects: ConnectPacket[] = [
+      { type: "connect", clientId: "dev-ü", cleanSession: false, keepaliveSec: 240, username: "h/d/?api-version=2021-04-12", password: "SharedAccessSignature sr=x" },
+      { type: "connect", clientId: "", cleanSession: true, keepaliveSec: 0, will: { topic: "w/t", payload: b(1, 2), qos: 1, retain: true } },
+      { type: "connect", clientId: "c", cleanSession: true, keepaliveSec: 70000 },
+      { type: "connect", clientId: "c", cleanSession: true, keepaliveSec: 1, password: "p" },
+      { type: "connect", clientId: "c", cleanSession: true, keepaliveSec: 1, will: { topic: "a/#", payload: b(), qos: 0, retain: false } },
+    ];
+    const publishes: PublishPacket[] = [
+      { type: "publish", topic: "devices/d/messages/events/a=%C3%BC", payload: new Uint8Array(200), qos: 1, dup: true, retain: false, packetId: 65535 },
+      { type: "publish", topic: "t", payload: b(9), qos: 0, dup: false, retain: true, packetId: 0 },
+      { type: "publish", topic: "t", payload: b(), qos: 2, dup: false, retain: false, packetId: 3 },
+      { type: "publish", topic: "t", payload: b(), qos: 0, dup: true, retain: false, packetId: 0 },
+      { type: "publish", topic: "t+", payload: b(), qos: 1, dup: false, retain: false, packetId: 1 },
+      { type: "publish", topic: "t", payload: b(), qos: 1, dup: false, retain: false, packetId: 0 },
+    ];
+    const subscribes: SubscribePacket[] = [
+      { type: "subscribe", packetId: 7, subscriptions: [{ topic: "devices/d/messages/devicebound/#", qos: 1 }] },
+      { type: "subscribe", packetId: 7, subscriptions: [{ topic: "a/+/b", qos: 0 }, { topic: "#", qos: 2 }] },
+      { type: "subscribe", packetId: 7, subscriptions: [] },
+      { type: "subscribe", packetId: 7, subscriptions: [{ topic: "a#", qos: 1 }] },
+      { type: "subscribe", packetId: 0, subscriptions: [{ topic: "a", qos: 1 }] },
+    ];
+    for (const alloc of [undefined, pool]) {
+      for (const p of connects) assert.deepEqual(bytesOrError(() => encodeConnect(p, alloc)), bytesOrError(() => encode(p, alloc)), JSON.stringify(p));
+      for (const p of publishes) {
+        assert.deepEqual(bytesOrError(() => encodePublish(p, alloc)), bytesOrError(() => encode(p, alloc)), p.topic);
+        assert.deepEqual(bytesOrError(() => publishLength(p)), bytesOrError(() => packetLength(p)), p.topic);
+      }
+      for (const p of subscribes) assert.deepEqual(bytesOrError(() => encodeSubscribe(p, alloc)), bytesOrError(() => encode(p, alloc)), JSON.stringify(p));
+    }
+    assert.throws(() => encodePublish(publishes[0], (n) => new Uint8Array(n - 1)), /alloc\(\d+\) returned/);
   });
 });

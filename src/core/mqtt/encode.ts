@@ -4,7 +4,7 @@
 
 import {
   CONNECT, CONNACK, PUBLISH, PUBACK, SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK,
-  PINGREQ, PINGRESP, DISCONNECT, Packet, ConnectPacket, PublishPacket,
+  PINGREQ, PINGRESP, DISCONNECT, Packet, ConnectPacket, PublishPacket, SubscribePacket,
 } from "./packet.js";
 import { utf8Length, writeUtf8 } from "./utf8.js";
 
@@ -100,7 +100,7 @@ function connectRemaining(p: ConnectPacket): number {
     if (p.username === undefined) fail("a password needs a username (§3.1.2.9)");
     n += 2 + strBytes(p.password, "password");
   }
-  return n;
+  return limited(n);
 }
 
 function publishRemaining(p: PublishPacket): number {
@@ -113,38 +113,44 @@ function publishRemaining(p: PublishPacket): number {
   } else if (p.dup) {
     fail("dup must be false for QoS 0 (§3.3.1.1)");
   }
+  return limited(n);
+}
+
+function subscribeRemaining(p: SubscribePacket): number {
+  checkPacketId(p.packetId);
+  const subs = p.subscriptions;
+  if (subs.length === 0) fail("SUBSCRIBE needs at least one subscription (§3.8.3)");
+  let n = 2;
+  for (let i = 0; i < subs.length; i++) {
+    checkTopicFilter(subs[i].topic);
+    checkQos(subs[i].qos, 2);
+    n += 3 + strBytes(subs[i].topic, "topic filter");
+  }
+  return limited(n);
+}
+
+/** MQTT 3.1.1 §2.2.3: the remaining length fits four length bytes. */
+function limited(n: number): number {
+  if (n > MAX_REMAINING_LENGTH) fail("packet needs " + n + " bytes, more than 268435455");
   return n;
 }
 
 /** The remaining length (§2.2.3) of p, validating every field on the way. */
 function remainingLength(p: Packet): number {
-  let n = 0;
   switch (p.type) {
     case "connect":
-      n = connectRemaining(p);
-      break;
+      return connectRemaining(p);
     case "connack":
       if (!((p.returnCode & 0xff) === p.returnCode)) fail("returnCode must be an integer in 0..255, got " + p.returnCode);
       return 2;
     case "publish":
-      n = publishRemaining(p);
-      break;
+      return publishRemaining(p);
     case "puback":
     case "unsuback":
       checkPacketId(p.packetId);
       return 2;
-    case "subscribe": {
-      checkPacketId(p.packetId);
-      const subs = p.subscriptions;
-      if (subs.length === 0) fail("SUBSCRIBE needs at least one subscription (§3.8.3)");
-      n = 2;
-      for (let i = 0; i < subs.length; i++) {
-        checkTopicFilter(subs[i].topic);
-        checkQos(subs[i].qos, 2);
-        n += 3 + strBytes(subs[i].topic, "topic filter");
-      }
-      break;
-    }
+    case "subscribe":
+      return subscribeRemaining(p);
     case "suback": {
       checkPacketId(p.packetId);
       const g = p.granted;
@@ -153,29 +159,26 @@ function remainingLength(p: Packet): number {
         const c = g[i];
         if (c !== 0 && c !== 1 && c !== 2 && c !== 0x80) fail("SUBACK return code must be 0, 1, 2 or 0x80, got " + c);
       }
-      n = 2 + g.length;
-      break;
+      return limited(2 + g.length);
     }
     case "unsubscribe": {
       checkPacketId(p.packetId);
       const t = p.topics;
       if (t.length === 0) fail("UNSUBSCRIBE needs at least one topic filter (§3.10.3)");
-      n = 2;
+      let n = 2;
       for (let i = 0; i < t.length; i++) {
         checkTopicFilter(t[i]);
         n += 2 + strBytes(t[i], "topic filter");
       }
-      break;
+      return limited(n);
     }
     case "pingreq":
     case "pingresp":
     case "disconnect":
       return 0;
     default:
-      fail("unknown packet type " + (p as { type: string }).type);
+      return fail("unknown packet type " + (p as { type: string }).type);
   }
-  if (n > MAX_REMAINING_LENGTH) fail("packet needs " + n + " bytes, more than 268435455");
-  return n;
 }
 
 function varLength(n: number): number {
@@ -188,21 +191,29 @@ export function packetLength(p: Packet): number {
   return 1 + varLength(n) + n;
 }
 
+/** packetLength of a PUBLISH (what the link checks against maxPacketBytes). */
+export function publishLength(p: PublishPacket): number {
+  const n = publishRemaining(p);
+  return 1 + varLength(n) + n;
+}
+
 /** Writes a string field: the UTF-8 bytes first, then its 16-bit count in front. */
 function writeStr(s: string, buf: Uint8Array, pos: number): number {
   const end = writeUtf8(s, buf, pos + 2);
-  const n = end - pos - 2;
-  buf[pos] = n >> 8;
-  buf[pos + 1] = n & 0xff;
+  writeU16(end - pos - 2, buf, pos);
   return end;
 }
 
-function writeBin(b: Uint8Array, buf: Uint8Array, pos: number): number {
-  const n = b.length;
+/** A 16-bit big-endian number (§1.5.2): a length or a packet id. */
+function writeU16(n: number, buf: Uint8Array, pos: number): number {
   buf[pos] = n >> 8;
   buf[pos + 1] = n & 0xff;
-  buf.set(b, pos + 2);
-  return pos + 2 + n;
+  return pos + 2;
+}
+
+function writeBin(b: Uint8Array, buf: Uint8Array, pos: number): number {
+  buf.set(b, writeU16(b.length, buf, pos));
+  return pos + 2 + b.length;
 }
 
 function writeConnect(p: ConnectPacket, buf: Uint8Array, pos: number): number {
@@ -221,9 +232,7 @@ function writeConnect(p: ConnectPacket, buf: Uint8Array, pos: number): number {
   if (p.username !== undefined) flags |= 0x80;
   if (p.password !== undefined) flags |= 0x40;
   buf[pos + 7] = flags;
-  buf[pos + 8] = p.keepaliveSec >> 8;
-  buf[pos + 9] = p.keepaliveSec & 0xff;
-  pos = writeStr(p.clientId, buf, pos + 10);
+  pos = writeStr(p.clientId, buf, writeU16(p.keepaliveSec, buf, pos + 8));
   if (w !== undefined) {
     pos = writeStr(w.topic, buf, pos);
     pos = writeBin(w.payload, buf, pos);
@@ -234,6 +243,92 @@ function writeConnect(p: ConnectPacket, buf: Uint8Array, pos: number): number {
   return pos;
 }
 
+function writePublish(p: PublishPacket, buf: Uint8Array, pos: number): number {
+  pos = writeStr(p.topic, buf, pos);
+  if (p.qos > 0) pos = writeU16(p.packetId, buf, pos);
+  buf.set(p.payload, pos);
+  return pos + p.payload.length;
+}
+
+function writeSubscribe(p: SubscribePacket, buf: Uint8Array, pos: number): number {
+  pos = writeU16(p.packetId, buf, pos);
+  const subs = p.subscriptions;
+  for (let i = 0; i < subs.length; i++) {
+    pos = writeStr(subs[i].topic, buf, pos);
+    buf[pos++] = subs[i].qos;
+  }
+  return pos;
+}
+
+function publishByte(p: PublishPacket): number {
+  return (PUBLISH << 4) | (p.dup ? 8 : 0) | (p.qos << 1) | (p.retain ? 1 : 0);
+}
+
+/** The first byte (§2.2): type and flags. */
+function firstByte(p: Packet): number {
+  switch (p.type) {
+    case "connect": return CONNECT << 4;
+    case "connack": return CONNACK << 4;
+    case "publish": return publishByte(p);
+    case "puback": return PUBACK << 4;
+    // §3.8.1, §3.10.1: SUBSCRIBE and UNSUBSCRIBE carry fixed flags 0b0010
+    case "subscribe": return (SUBSCRIBE << 4) | 2;
+    case "suback": return SUBACK << 4;
+    case "unsubscribe": return (UNSUBSCRIBE << 4) | 2;
+    case "unsuback": return UNSUBACK << 4;
+    case "pingreq": return PINGREQ << 4;
+    case "pingresp": return PINGRESP << 4;
+    default: return DISCONNECT << 4;
+  }
+}
+
+/** Writes the fixed header at pos and returns the position after it. */
+function writeHeader(b0: number, rem: number, buf: Uint8Array, pos: number): number {
+  buf[pos++] = b0;
+  // §2.2.3: 7 bits per byte, least significant first, high bit = more follows
+  let n = rem;
+  do {
+    let d = n & 0x7f;
+    n = n >>> 7;
+    if (n > 0) d |= 0x80;
+    buf[pos++] = d;
+  } while (n > 0);
+  return pos;
+}
+
+/** Writes the variable header and payload of p at pos; returns the position after it. */
+function writeBody(p: Packet, buf: Uint8Array, pos: number): number {
+  switch (p.type) {
+    case "connect":
+      return writeConnect(p, buf, pos);
+    case "connack":
+      buf[pos] = p.sessionPresent ? 1 : 0;
+      buf[pos + 1] = p.returnCode;
+      return pos + 2;
+    case "publish":
+      return writePublish(p, buf, pos);
+    case "puback":
+    case "unsuback":
+      return writeU16(p.packetId, buf, pos);
+    case "subscribe":
+      return writeSubscribe(p, buf, pos);
+    case "suback": {
+      pos = writeU16(p.packetId, buf, pos);
+      const g = p.granted;
+      for (let i = 0; i < g.length; i++) buf[pos++] = g[i];
+      return pos;
+    }
+    case "unsubscribe": {
+      pos = writeU16(p.packetId, buf, pos);
+      const t = p.topics;
+      for (let i = 0; i < t.length; i++) pos = writeStr(t[i], buf, pos);
+      return pos;
+    }
+    default:
+      return pos;
+  }
+}
+
 /**
  * Encodes p into buf at pos and returns the position after it. Throws RangeError on
  * invalid fields or when buf has no room, before writing anything.
@@ -242,7 +337,19 @@ export function encodeInto(p: Packet, buf: Uint8Array, pos: number): number {
   const rem = remainingLength(p);
   const total = 1 + varLength(rem) + rem;
   if (!(pos >= 0 && pos + total <= buf.length)) fail("no room for " + total + " bytes at " + pos + " in a buffer of " + buf.length);
-  return writePacket(p, rem, buf, pos);
+  return writeBody(p, buf, writeHeader(firstByte(p), rem, buf, pos));
+}
+
+/**
+ * A packet's array: exactly its size, from `alloc` or new, with the fixed header written.
+ * The body starts at buf.length - rem.
+ */
+function packetBuffer(b0: number, rem: number, alloc: ((n: number) => Uint8Array) | undefined): Uint8Array {
+  const n = 1 + varLength(rem) + rem;
+  const buf = alloc === undefined ? new Uint8Array(n) : alloc(n);
+  if (buf.length !== n) fail("alloc(" + n + ") returned " + buf.length + " bytes");
+  writeHeader(b0, rem, buf, 0);
+  return buf;
 }
 
 /**
@@ -254,89 +361,34 @@ export function encodeInto(p: Packet, buf: Uint8Array, pos: number): number {
  */
 export function encode(p: Packet, alloc?: (n: number) => Uint8Array): Uint8Array {
   const rem = remainingLength(p);
-  const n = 1 + varLength(rem) + rem;
-  const buf = alloc === undefined ? new Uint8Array(n) : alloc(n);
-  if (buf.length !== n) fail("alloc(" + n + ") returned " + buf.length + " bytes");
-  writePacket(p, rem, buf, 0);
+  const buf = packetBuffer(firstByte(p), rem, alloc);
+  writeBody(p, buf, buf.length - rem);
   return buf;
 }
 
-function writePacket(p: Packet, rem: number, buf: Uint8Array, pos: number): number {
-  let b0 = 0;
-  switch (p.type) {
-    case "connect": b0 = CONNECT << 4; break;
-    case "connack": b0 = CONNACK << 4; break;
-    case "publish": b0 = (PUBLISH << 4) | (p.dup ? 8 : 0) | (p.qos << 1) | (p.retain ? 1 : 0); break;
-    case "puback": b0 = PUBACK << 4; break;
-    // §3.8.1, §3.10.1: SUBSCRIBE and UNSUBSCRIBE carry fixed flags 0b0010
-    case "subscribe": b0 = (SUBSCRIBE << 4) | 2; break;
-    case "suback": b0 = SUBACK << 4; break;
-    case "unsubscribe": b0 = (UNSUBSCRIBE << 4) | 2; break;
-    case "unsuback": b0 = UNSUBACK << 4; break;
-    case "pingreq": b0 = PINGREQ << 4; break;
-    case "pingresp": b0 = PINGRESP << 4; break;
-    case "disconnect": b0 = DISCONNECT << 4; break;
-  }
-  buf[pos++] = b0;
-  // §2.2.3: 7 bits per byte, least significant first, high bit = more follows
-  let n = rem;
-  do {
-    let d = n & 0x7f;
-    n = n >>> 7;
-    if (n > 0) d |= 0x80;
-    buf[pos++] = d;
-  } while (n > 0);
+// One encoder per packet the link sends: the same bytes and checks as encode(p, alloc),
+// without the dispatch over every type (so a device build carries only these).
 
-  switch (p.type) {
-    case "connect":
-      return writeConnect(p, buf, pos);
-    case "connack":
-      buf[pos] = p.sessionPresent ? 1 : 0;
-      buf[pos + 1] = p.returnCode;
-      return pos + 2;
-    case "publish": {
-      pos = writeStr(p.topic, buf, pos);
-      if (p.qos > 0) {
-        buf[pos] = p.packetId >> 8;
-        buf[pos + 1] = p.packetId & 0xff;
-        pos += 2;
-      }
-      buf.set(p.payload, pos);
-      return pos + p.payload.length;
-    }
-    case "puback":
-    case "unsuback":
-      buf[pos] = p.packetId >> 8;
-      buf[pos + 1] = p.packetId & 0xff;
-      return pos + 2;
-    case "subscribe": {
-      buf[pos] = p.packetId >> 8;
-      buf[pos + 1] = p.packetId & 0xff;
-      pos += 2;
-      const subs = p.subscriptions;
-      for (let i = 0; i < subs.length; i++) {
-        pos = writeStr(subs[i].topic, buf, pos);
-        buf[pos++] = subs[i].qos;
-      }
-      return pos;
-    }
-    case "suback": {
-      buf[pos] = p.packetId >> 8;
-      buf[pos + 1] = p.packetId & 0xff;
-      pos += 2;
-      const g = p.granted;
-      for (let i = 0; i < g.length; i++) buf[pos++] = g[i];
-      return pos;
-    }
-    case "unsubscribe": {
-      buf[pos] = p.packetId >> 8;
-      buf[pos + 1] = p.packetId & 0xff;
-      pos += 2;
-      const t = p.topics;
-      for (let i = 0; i < t.length; i++) pos = writeStr(t[i], buf, pos);
-      return pos;
-    }
-    default:
-      return pos;
-  }
+/** encode() of a CONNECT. */
+export function encodeConnect(p: ConnectPacket, alloc?: (n: number) => Uint8Array): Uint8Array {
+  const rem = connectRemaining(p);
+  const buf = packetBuffer(CONNECT << 4, rem, alloc);
+  writeConnect(p, buf, buf.length - rem);
+  return buf;
+}
+
+/** encode() of a PUBLISH. */
+export function encodePublish(p: PublishPacket, alloc?: (n: number) => Uint8Array): Uint8Array {
+  const rem = publishRemaining(p);
+  const buf = packetBuffer(publishByte(p), rem, alloc);
+  writePublish(p, buf, buf.length - rem);
+  return buf;
+}
+
+/** encode() of a SUBSCRIBE. */
+export function encodeSubscribe(p: SubscribePacket, alloc?: (n: number) => Uint8Array): Uint8Array {
+  const rem = subscribeRemaining(p);
+  const buf = packetBuffer((SUBSCRIBE << 4) | 2, rem, alloc);
+  writeSubscribe(p, buf, buf.length - rem);
+  return buf;
 }
