@@ -101,11 +101,16 @@ export default function main(): void {
   const caName: string = typeof c.ca === "string" ? c.ca : "DigiCertGlobalRootG2.der";
   const every: number = typeof c.telemetryMs === "number" && c.telemetryMs > 0 ? c.telemetryMs : 60000;
   let seq = 0;
+  // After a drop, the first connected link carries the diagnostics (why it fell, how often)
+  // to the hub as a message marked linkguard=diagnostics, so the owner can see it there.
+  let dropped = false;
   const link = runLink({
     cfg: cfg,
     ca: cfg.tls && Resource.exists(caName) ? new Resource(caName) : undefined,
     onStatus: (s: Status) => {
       led(s.state);
+      if (s.state === "waiting") dropped = true;
+      else if (s.state === "connected" && dropped) { dropped = false; link.publishDiagnostics(); }
       trace(`linkguard ${s.state} ${s.code}${s.delayMs !== undefined ? " in " + s.delayMs + " ms" : ""}: ${explain(s.code, s.text)}\n`);
     },
     onLog: (code, text) => trace(`linkguard ${code}: ${text}\n`),

@@ -210,3 +210,20 @@ test("clone: conflicts happen, the device suspects a duplicate identity and back
   assert.equal(s.linkCreationConflicts, 0, "clone conflicts are counted apart");
   assert.ok(d.shell.transport.maxAlive <= 1);
 });
+
+test("after a drop, the diagnostics reach the hub as telemetry marked linkguard=diagnostics", async () => {
+  const d = await connectedDevice({ backoff: { baseMs: 100, capMs: 2000, floorMs: FLOOR_MS, stableMs: 60000 } });
+  const since = d.timeline.length;
+  hub.inject(d.id, { kind: "drop" });
+  await waitFor(() => d.timeline.slice(since).some((e) => e.state === "connected"), 8000, d.id + " to reconnect");
+  d.shell.publishDiagnostics(999999);
+  const isDiag = (m: { topic: string }) => m.topic.indexOf("linkguard=diagnostics") >= 0;
+  await waitFor(() => hub.received(d.id).some(isDiag), 5000, "the diagnostics message at the hub");
+  const m = hub.received(d.id).find(isDiag)!;
+  const body = JSON.parse(Buffer.from(m.payload).toString("utf8"));
+  assert.equal(body.counters.drops["remote.close"], 1);
+  assert.ok(body.counters.connects >= 2);
+  assert.ok(body.events.some((e: { code: string }) => e.code === "remote.close"));
+  const key = (d.cfg.auth as { symmetricKey: string }).symmetricKey;
+  assert.ok(!m.topic.includes(key) && !Buffer.from(m.payload).toString("utf8").includes(key));
+});

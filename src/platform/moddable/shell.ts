@@ -19,6 +19,9 @@ import Time from "time";
 import { createLink, step } from "../../core/link.js";
 import type { LinkState, LinkEvent, Command, Status, Persisted, CloseCause } from "../../core/link.js";
 import type { DeviceConfig } from "../../core/config.js";
+import { Diagnostics } from "../../core/diagnostics.js";
+import type { DiagnosticsCounters } from "../../core/diagnostics.js";
+import { observe, diagnosticsMessage } from "../../core/observe.js";
 
 export interface ShellOptions {
   cfg: DeviceConfig;
@@ -38,6 +41,10 @@ export interface Link {
   start(): void;
   stop(): void;
   state(): LinkState;
+  /** the diagnostics ring (oldest first) and counters: why the link fell, how often, how long it was up */
+  diagnostics(): { counters: DiagnosticsCounters; events: { atMs: number; state: string; code: number | string; reason: string }[] };
+  /** queue the diagnostics as telemetry marked linkguard=diagnostics; returns the message id */
+  publishDiagnostics(): number;
 }
 
 /** The SDK socket callback's messages (socket.d.ts). */
@@ -62,6 +69,8 @@ export function runLink(o: ShellOptions): Link {
   let connected = false;
   let pending: ArrayBuffer[] = [];
   let nextId = 1;
+  const auth = cfg.auth as { symmetricKey?: string; sasToken?: string };
+  const diag = new Diagnostics({ capacity: 16, secrets: [auth.symmetricKey || auth.sasToken || ""] });
 
   function feed(e: LinkEvent): void {
     queue.push(e);
@@ -69,9 +78,13 @@ export function runLink(o: ShellOptions): Link {
     busy = true;
     try {
       while (queue.length > 0) {
-        const r = step(s, queue.shift() as LinkEvent, Time.ticks);
+        const now = Time.ticks;
+        const r = step(s, queue.shift() as LinkEvent, now);
         s = r.state;
-        for (let i = 0; i < r.commands.length; i++) run(r.commands[i]);
+        for (let i = 0; i < r.commands.length; i++) {
+          observe(diag, r.commands[i], now);
+          run(r.commands[i]);
+        }
       }
     } finally {
       busy = false;
@@ -212,5 +225,11 @@ export function runLink(o: ShellOptions): Link {
     start() { feed({ type: "start", restored: restored() }); },
     stop() { feed({ type: "stop" }); },
     state() { return s; },
+    diagnostics() { return { counters: diag.counters(Time.ticks), events: diag.snapshot() }; },
+    publishDiagnostics() {
+      const id = nextId++;
+      feed({ type: "publish", msg: diagnosticsMessage(diag, id, Time.ticks) });
+      return id;
+    },
   };
 }

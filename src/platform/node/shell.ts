@@ -7,7 +7,7 @@ import { performance } from "node:perf_hooks";
 import { DeviceConfig } from "../../core/config.js";
 import { Diagnostics } from "../../core/diagnostics.js";
 import { CloseCause, Command, LinkEvent, Outbound, Persisted, Status, TimerKind } from "../../core/link.js";
-import { observe } from "../../core/observe.js";
+import { observe, diagnosticsMessage } from "../../core/observe.js";
 import { Storage } from "../../core/ports.js";
 import { CoreEngine } from "./engine.js";
 import { NodeTimers } from "./timers.js";
@@ -118,6 +118,11 @@ export class NodeShell {
 
   publish(msg: Outbound): void {
     this.post({ type: "publish", msg: msg });
+  }
+
+  /** Queues the diagnostics ring and counters as telemetry marked linkguard=diagnostics. */
+  publishDiagnostics(id: number): void {
+    this.post({ type: "publish", msg: diagnosticsMessage(this.diagnostics, id, this.now()) });
   }
 
   tokenExpiring(): void {
