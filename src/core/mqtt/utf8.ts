@@ -122,6 +122,18 @@ function asciiRun(buf: Uint8Array, i: number, j: number): string {
  * output, so long strings cost O(n) appends of bounded size, never a per-byte array.
  */
 export function readUtf8(buf: Uint8Array, start: number, end: number): string | null {
+  return decodeUtf8(buf, start, end, false);
+}
+
+/**
+ * Strict UTF-8 (RFC 3629) of buf[start..end) as a string, U+0000 included (what
+ * percent-decoding needs: "%00" is a character there); null on a malformed sequence.
+ */
+export function readUtf8WithNul(buf: Uint8Array, start: number, end: number): string | null {
+  return decodeUtf8(buf, start, end, true);
+}
+
+function decodeUtf8(buf: Uint8Array, start: number, end: number, nulOk: boolean): string | null {
   let out = "";
   let acc = "";
   let i = start;
@@ -130,7 +142,7 @@ export function readUtf8(buf: Uint8Array, start: number, end: number): string | 
     let j = i;
     while (j < end && j - i < CHUNK_UNITS) {
       const c = buf[j];
-      if (c >= 0x80 || c === 0) break;
+      if (c >= 0x80 || (c === 0 && !nulOk)) break;
       j++;
     }
     if (j > i) {
