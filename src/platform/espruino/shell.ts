@@ -10,7 +10,7 @@
 
 import { createLink, step, LinkState, LinkEvent, Command, Status, Persisted, CloseCause } from "../../core/link.js";
 import { DeviceConfig } from "../../core/config.js";
-import { HmacFn } from "../../core/crypto/hmac.js";
+import { HmacFn, hmacWith } from "../../core/crypto/hmac.js";
 
 export interface ShellOptions {
   /** a complete configuration (linkguard build validated it and filled in the defaults) */
@@ -39,19 +39,8 @@ export function nativeHmac(): HmacFn | undefined {
   let c: any;
   try { c = require("crypto"); } catch (e) { return undefined; }
   if (!c || typeof c.SHA256 !== "function") return undefined;
-  return function (key: Uint8Array, msg: Uint8Array): Uint8Array {
-    const k = key.length > 64 ? new Uint8Array(c.SHA256(key)) : key;
-    const inner = new Uint8Array(64 + msg.length);
-    const outer = new Uint8Array(96);
-    for (let i = 0; i < 64; i++) {
-      const b = i < k.length ? k[i] : 0;
-      inner[i] = b ^ 0x36;
-      outer[i] = b ^ 0x5c;
-    }
-    inner.set(msg, 64);
-    outer.set(new Uint8Array(c.SHA256(inner)), 64);
-    return new Uint8Array(c.SHA256(outer));
-  };
+  const sha = function (m: Uint8Array): Uint8Array { return new Uint8Array(c.SHA256(m)); };
+  return function (key: Uint8Array, msg: Uint8Array): Uint8Array { return hmacWith(sha, key, msg); };
 }
 
 /** Monotonic enough: Date.now() in whole ms (Espruino's is fractional). */
