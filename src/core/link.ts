@@ -257,9 +257,14 @@ function wait(n: Draft, out: Command[], kind: WaitKind, code: string, text: stri
   if (kind !== "planned") out.push({ type: "persist", data: { attempt: n.attempt, lastError: code } });
 }
 
+/** Send bytes on the current transport. */
+function write(n: Draft, out: Command[], bytes: Uint8Array): void {
+  out.push({ type: "write", gen: n.gen, bytes: bytes });
+}
+
 /** Ask the transport to close; what follows waits for its confirmation (invariant 1). */
 function close(n: Draft, out: Command[], code: string, text: string | undefined, after: "wait" | "idle" | "halt", kind: WaitKind, graceful: boolean): void {
-  if (graceful && n.kind === "connected") out.push({ type: "write", gen: n.gen, bytes: DISCONNECT_BYTES });
+  if (graceful && n.kind === "connected") write(n, out, DISCONNECT_BYTES);
   n.after = after;
   n.afterWait = kind;
   enter(n, out, "closing", code, text);
@@ -327,7 +332,7 @@ function onOpened(n: Draft, out: Command[], epochSec: number, nowMs: number): vo
     type: "connect", clientId: clientId(c.deviceId), cleanSession: false,
     keepaliveSec: c.keepaliveSec, username: n.setup.username, password: password,
   }, n.setup.alloc);
-  out.push({ type: "write", gen: n.gen, bytes: bytes });
+  write(n, out, bytes);
   // The connect timer keeps running: it bounds open + CONNACK together.
   enter(n, out, "handshaking", "link.handshaking", undefined, undefined, TIMER_BITS.connect);
 }
@@ -383,7 +388,7 @@ function onTimer(n: Draft, out: Command[], kind: TimerKind, nowMs: number): void
       return;
     case "ping":
       if (n.kind === "connected") {
-        out.push({ type: "write", gen: n.gen, bytes: PINGREQ_BYTES });
+        write(n, out, PINGREQ_BYTES);
         setTimer(n, out, "ping", c.keepaliveSec * 1000);
       }
       return;
@@ -472,7 +477,7 @@ function connected(n: Draft, out: Command[], nowMs: number): void {
   if (n.tokenRenewAtMs >= 0) setTimer(n, out, "token", n.tokenRenewAtMs - nowMs);
   // Subscribe to cloud-to-device messages (the hub allows at most 5 subscriptions; we use one).
   n.subId = allocId(n);
-  out.push({ type: "write", gen: n.gen, bytes: encodeSubscribe({ type: "subscribe", packetId: n.subId, subscriptions: [{ topic: n.setup.c2dFilter, qos: 1 }] }, n.setup.alloc) });
+  write(n, out, encodeSubscribe({ type: "subscribe", packetId: n.subId, subscriptions: [{ topic: n.setup.c2dFilter, qos: 1 }] }, n.setup.alloc));
   // Redeliver what was in flight, in order, with DUP (MQTT 3.1.1 §4.4), then the queue.
   for (let i = 0; i < n.inflight.length; i++) writePublish(n, out, n.inflight[i], true);
   pump(n, out);
@@ -512,7 +517,7 @@ function onLinkPacket(n: Draft, out: Command[], p: ServerPacket): void {
 
 function onC2d(n: Draft, out: Command[], p: PublishPacket): void {
   if (p.qos === 2) { protocolError(n, out, "protocol.qos2", "QoS 2 PUBLISH"); return; }
-  if (p.qos === 1) out.push({ type: "write", gen: n.gen, bytes: encodePuback(p.packetId) });
+  if (p.qos === 1) write(n, out, encodePuback(p.packetId));
   out.push({ type: "message", topic: p.topic, payload: p.payload, properties: parseC2dTopic(n.setup.cfg.deviceId, p.topic) });
 }
 
@@ -570,7 +575,7 @@ function send(n: Draft, out: Command[], q: Queued): void {
 }
 
 function writePublish(n: Draft, out: Command[], m: Queued, dup: boolean): void {
-  out.push({ type: "write", gen: n.gen, bytes: encodePublish({ type: "publish", topic: m.topic, payload: m.payload, qos: m.qos, dup: dup, retain: false, packetId: m.packetId }, n.setup.alloc) });
+  write(n, out, encodePublish({ type: "publish", topic: m.topic, payload: m.payload, qos: m.qos, dup: dup, retain: false, packetId: m.packetId }, n.setup.alloc));
 }
 
 /** The next free packet id in 1..65535 (not in flight, not our pending SUBSCRIBE). */
