@@ -29,6 +29,25 @@ function ts(tsconfig, target, extra) {
 }
 
 /**
+ * Property names the Espruino minifier shortens (terser mangle.properties): the link's private
+ * state and setup, and MQTT packet fields. Each is read and written only with dotted access
+ * inside the one-file bundle, never through a computed key, never as a key of JSON the device
+ * reads or writes (settings, Storage) and never by an Espruino API. test/espruino/bundle.test.ts
+ * checks the first two, and the stand-in tests run the shortened bundle end to end. A name
+ * missing here merely stays long; a wrong one breaks the device, so add only such fields.
+ * (ConnectPacket.clientId is left out: the encoder's messages name it.)
+ */
+export const ESPRUINO_MANGLED_PROPS = [
+  // LinkState (src/core/link.ts) beyond what Status and Persisted share with it
+  "setup", "timers", "rng", "prevHiMs", "lastCloseMs", "connectedAtMs", "lastRxMs", "quickRemote", "authFailures",
+  "openedEpochSec", "openedAtMs", "tokenRenewAtMs", "dec", "nextPacketId", "subId", "inflight", "queue", "after", "afterWait",
+  // LinkSetup and the Espruino shell's options
+  "c2dFilter", "hmac", "alloc", "cfg",
+  // MQTT packets (src/core/mqtt/packet.ts) and a backoff Delay
+  "returnCode", "sessionPresent", "packetId", "granted", "subscriptions", "cleanSession", "will", "retain", "dup", "hiMs",
+];
+
+/**
  * The Espruino bundle: ES5, no tslib (noEmitHelpers: a helper that slips in fails the
  * bundle scan instead of calling Array.prototype.slice.call on the device).
  * Returns { input, outputs } for rollup's JS API.
@@ -45,7 +64,10 @@ export function espruinoBuild(outDir) {
       { file: join(outDir, "linkguard.js"), format: "iife", strict: false, indent: "  " },
       {
         file: join(outDir, "linkguard.min.js"), format: "iife", strict: false,
-        plugins: [terser({ ecma: 5, compress: { passes: 2, ecma: 5, unsafe_arrows: false }, mangle: { toplevel: true }, format: { ecma: 5, comments: false } })],
+        plugins: [terser({
+          ecma: 5, compress: { passes: 2, ecma: 5, unsafe_arrows: false }, format: { ecma: 5, comments: false },
+          mangle: { toplevel: true, properties: { regex: new RegExp("^(" + ESPRUINO_MANGLED_PROPS.join("|") + ")$") } },
+        })],
       },
     ],
   };

@@ -4,7 +4,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
-import { espruinoBundle, scan, Bundle } from "./bundle.js";
+import { readdirSync, readFileSync } from "node:fs";
+import { espruinoBundle, scan, Bundle, mangledProps, stringLiterals } from "./bundle.js";
 import { makeStandin, Standin } from "./standin.js";
 import { startHub, HubEmulator } from "../../src/sim/hub.js";
 import { validateConfig } from "../../src/core/config.js";
@@ -49,6 +50,41 @@ describe("the Espruino bundle's source", () => {
     const gz = gzipSync(b.min, { level: 9 }).length;
     console.log(`# espruino bundle: ${min} bytes minified, ${gz} bytes gzipped (goal 16384 minified)`);
     assert.ok(min > 0);
+  });
+});
+
+describe("the property names the minifier shortens (rollup.config.mjs ESPRUINO_MANGLED_PROPS)", () => {
+  /** Every key, at any depth, of some JSON values. */
+  const keysOf = (...vs: unknown[]): Set<string> => {
+    const out = new Set<string>();
+    const walk = (v: unknown): void => {
+      if (v === null || typeof v !== "object") return;
+      for (const k of Object.keys(v)) { out.add(k); walk((v as { [k: string]: unknown })[k]); }
+    };
+    vs.forEach(walk);
+    return out;
+  };
+
+  test("are never named by a string in the bundle (no computed access, quoted key or defineProperty)", async () => {
+    const literals = stringLiterals(b.code);
+    assert.deepEqual((await mangledProps()).filter((p) => literals.has(p)), []);
+  });
+
+  test("are no key of what the device reads or writes as JSON, no Status field and no Espruino API", async () => {
+    const sym = validateConfig({ host: "h.example.net", deviceId: "d", auth: { symmetricKey: KEY }, backoff: { fleet: { devices: 10, admitPerS: 1 } } });
+    const tok = validateConfig({ host: "h.example.net", deviceId: "d", auth: { sasToken: "SharedAccessSignature sr=h.example.net%2Fdevices%2Fd&sig=b&se=1" } });
+    assert.ok(sym.ok && tok.ok, JSON.stringify([sym, tok]));
+    const boards = readdirSync("hardware").filter((f) => f.endsWith(".json")).map((f) => JSON.parse(readFileSync("hardware/" + f, "utf8")));
+    const outside = keysOf(
+      sym.ok && sym.config, tok.ok && tok.config, ...boards,
+      { config: 0, board: 0, ca: 0, telemetryMs: 0, sntp: 0 }, // the settings (linkguard build, Storage linkguard.json)
+      { attempt: 0, lastError: 0 }, // Persisted (Storage linkguard.st)
+      { state: 0, code: 0, text: 0, gen: 0, delayMs: 0 }, // Status, printed by the firmware
+      { publish: 0, start: 0, stop: 0, counts: 0, kind: 0 }, // global.linkguard, used from the console
+      // what the bundle calls on Espruino's objects
+      { write: 0, on: 0, end: 0, connect: 0, toString: 0, toUint8Array: 0, hwRand: 0, readJSON: 0, writeJSON: 0, SHA256: 0, setSNTP: 0, message: 0, host: 0, port: 0 },
+    );
+    assert.deepEqual((await mangledProps()).filter((p) => outside.has(p)), []);
   });
 });
 

@@ -8,6 +8,28 @@ import * as acorn from "acorn";
 
 export interface Bundle { dir: string; code: string; min: string }
 
+/** The property names the minifier shortens (rollup.config.mjs). */
+export async function mangledProps(): Promise<string[]> {
+  const cfg = await import(pathToFileURL(resolve("rollup.config.mjs")).href);
+  return cfg.ESPRUINO_MANGLED_PROPS;
+}
+
+/** Every string literal in a parsed ES5 script: keys, computed members, arguments alike. */
+export function stringLiterals(code: string): Set<string> {
+  const out = new Set<string>();
+  const walk = (n: any): void => {
+    if (!n || typeof n !== "object") return;
+    if (n.type === "Literal" && typeof n.value === "string") out.add(n.value);
+    for (const k of Object.keys(n)) {
+      const v = n[k];
+      if (Array.isArray(v)) v.forEach(walk);
+      else if (v && typeof v === "object" && typeof v.type === "string") walk(v);
+    }
+  };
+  walk(acorn.parse(code, { ecmaVersion: 5, sourceType: "script" }));
+  return out;
+}
+
 let built: Promise<Bundle> | null = null;
 
 export function espruinoBundle(): Promise<Bundle> {
