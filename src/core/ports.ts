@@ -1,3 +1,5 @@
+import type { LinkState, Status } from "./link.js";
+
 // The interfaces a platform shell implements. The core never calls them: it returns
 // commands (see link.ts) and a shell executes them through these ports.
 
@@ -33,4 +35,23 @@ export interface Transport {
 export interface Storage {
   load(key: string): string | null;
   save(key: string, value: string): void;
+}
+
+/** What the application hears from a device shell (Moddable, Espruino). */
+export interface LinkCallbacks {
+  onStatus?: (s: Status) => void;
+  onLog?: (code: string, text: string) => void;
+  /** QoS 1: the hub acknowledged message `id`; QoS 0: it was written */
+  onAcked?: (id: number) => void;
+  onDropped?: (id: number, why: string) => void;
+  onMessage?: (topic: string, payload: Uint8Array, properties: { [k: string]: string } | null) => void;
+}
+
+/** A device shell's handle on its link. */
+export interface DeviceLink {
+  /** queue a telemetry message; returns its id (onAcked / onDropped name it) */
+  publish(payload: Uint8Array, qos: 0 | 1, properties?: { [k: string]: string }): number;
+  start(): void;
+  stop(): void;
+  state(): LinkState;
 }

@@ -10,29 +10,19 @@
 
 import { createLink, step, LinkState, LinkEvent, Command, Status, Persisted, CloseCause } from "../../core/link.js";
 import { DeviceConfig } from "../../core/config.js";
+import type { DeviceLink, LinkCallbacks } from "../../core/ports.js";
 import { HmacFn, hmacWith } from "../../core/crypto/hmac.js";
 
-export interface ShellOptions {
+export interface ShellOptions extends LinkCallbacks {
   /** a complete configuration (linkguard build validated it and filled in the defaults) */
   cfg: DeviceConfig;
   /** PEM text, or a Storage file name, of the CA that signs the hub's chain (tls option `ca`) */
   ca?: string;
   /** Storage file for the persisted backoff state; default "linkguard.st" */
   stateFile?: string;
-  onStatus?: (s: Status) => void;
-  onLog?: (code: string, text: string) => void;
-  onAcked?: (id: number) => void;
-  onDropped?: (id: number, why: string) => void;
-  onMessage?: (topic: string, payload: Uint8Array, properties: { [k: string]: string } | null) => void;
 }
 
-export interface Link {
-  /** queue a telemetry message; returns its id (acked / dropped callbacks name it) */
-  publish(payload: Uint8Array, qos: 0 | 1, properties?: { [k: string]: string }): number;
-  start(): void;
-  stop(): void;
-  state(): LinkState;
-}
+export type Link = DeviceLink;
 
 /** HMAC-SHA256 on the firmware's native SHA256 (require("crypto")), or undefined to use the core's. */
 export function nativeHmac(): HmacFn | undefined {

@@ -19,28 +19,20 @@ import Time from "time";
 import { createLink, step } from "../../core/link.js";
 import type { LinkState, LinkEvent, Command, Status, Persisted, CloseCause } from "../../core/link.js";
 import type { DeviceConfig } from "../../core/config.js";
+import type { DeviceLink, LinkCallbacks } from "../../core/ports.js";
 import { Diagnostics } from "../../core/diagnostics.js";
 import type { DiagnosticsCounters } from "../../core/diagnostics.js";
 import { observe, diagnosticsMessage } from "../../core/observe.js";
 
-export interface ShellOptions {
+export interface ShellOptions extends LinkCallbacks {
   cfg: DeviceConfig;
   /** the CA certificate (DER) that signs the hub's chain, e.g. new Resource("DigiCertGlobalRootG2.der") */
   ca?: ArrayBuffer | HostBuffer;
   /** Preference domain for the persisted backoff state; default "linkguard" */
   domain?: string;
-  onStatus?: (s: Status) => void;
-  onLog?: (code: string, text: string) => void;
-  onAcked?: (id: number) => void;
-  onDropped?: (id: number, why: string) => void;
-  onMessage?: (topic: string, payload: Uint8Array, properties: { [k: string]: string } | null) => void;
 }
 
-export interface Link {
-  publish(payload: Uint8Array, qos: 0 | 1, properties?: { [k: string]: string }): number;
-  start(): void;
-  stop(): void;
-  state(): LinkState;
+export interface Link extends DeviceLink {
   /** the diagnostics ring (oldest first) and counters: why the link fell, how often, how long it was up */
   diagnostics(): { counters: DiagnosticsCounters; events: { atMs: number; state: string; code: number | string; reason: string }[] };
   /** queue the diagnostics as telemetry marked linkguard=diagnostics; returns the message id */
