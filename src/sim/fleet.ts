@@ -81,6 +81,15 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** The keepalive the half-open profile gives devices unless told otherwise (s): the default 240 s would hide the fault for 6 minutes. */
+export const HALFOPEN_KEEPALIVE_SEC = 10;
+
+/** The profile's device settings under the caller's: half-open runs need a keepalive short enough to notice within the run. */
+export function profileDeviceConfig(profile: FaultProfile, over?: { [k: string]: unknown }): { [k: string]: unknown } {
+  const base: { [k: string]: unknown } = profile === "halfopen" ? { keepaliveSec: HALFOPEN_KEEPALIVE_SEC } : {};
+  return Object.assign(base, over || {});
+}
+
 /** Relative ms of a hub diagnostic record. */
 export function hubMark(rec: DiagRecord, wallT0: number): HubMark | null {
   const key = diagKey(rec);
@@ -104,7 +113,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
   const timers: NodeJS.Timeout[] = [];
   let progressTimer: NodeJS.Timeout | null = null;
   try {
-    const configs = registry.devices.map((d) => fleetDeviceConfig(hub.hubName, hub.port, d.deviceId, d.symmetricKey, o.deviceConfig));
+    const configs = registry.devices.map((d) => fleetDeviceConfig(hub.hubName, hub.port, d.deviceId, d.symmetricKey, profileDeviceConfig(o.profile, o.deviceConfig)));
     const engines: CoreEngine[] = [];
     for (let i = 0; i < n; i++) engines.push(await loadEngine(o.engine || "node", configs[i], o.seed * 100003 + i + 1));
     const t0 = Math.floor(performance.now());
@@ -166,7 +175,8 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
     }
     const runMs = elapsed();
     const cfg0 = configs[0];
-    const drainMax = o.drainMaxMs !== undefined ? o.drainMaxMs : (cfg0 ? 3 * (cfg0.backoff.capMs + cfg0.connectTimeoutMs) + 10000 : 0);
+    // a half-open link is only noticed after 1.5 x keepalive of silence
+    const drainMax = o.drainMaxMs !== undefined ? o.drainMaxMs : (cfg0 ? 3 * (cfg0.backoff.capMs + cfg0.connectTimeoutMs) + 1500 * cfg0.keepaliveSec + 10000 : 0);
     let drained = true;
     while (devices.some((d) => !d.settled())) {
       if (elapsed() - runMs >= drainMax) { drained = false; break; }

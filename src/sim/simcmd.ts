@@ -122,7 +122,7 @@ export async function simCommand(argv: string[]): Promise<number> {
   }
   if (tty) process.stderr.write("\r\u001b[2K");
   const rep = result.report;
-  const verdict = judge(rep, result.lingerMs.max, result.floorMs);
+  const verdict = judge(rep, result.lingerMs.max, result.floorMs, profile);
   if (!result.drained) verdict.failures.push("the drain ended before every device settled");
   if (flags.html !== undefined) {
     const file = String(flags.html);
