@@ -20,6 +20,7 @@ import { createLink, step } from "../../core/link.js";
 import type { LinkState, LinkEvent, Command, Status, Persisted, CloseCause } from "../../core/link.js";
 import type { DeviceConfig } from "../../core/config.js";
 import type { DeviceLink, LinkCallbacks } from "../../core/ports.js";
+import { deliver } from "../../core/app.js";
 import { Diagnostics } from "../../core/diagnostics.js";
 import type { DiagnosticsCounters } from "../../core/diagnostics.js";
 import { observe, diagnosticsMessage } from "../../core/observe.js";
@@ -199,12 +200,8 @@ export function runLink(o: ShellOptions): Link {
         return;
       }
       case "cancelTimer": cancel(c.kind); return;
-      case "notify": if (o.onStatus) o.onStatus(c.status); return;
-      case "log": if (o.onLog) o.onLog(c.code, c.text); return;
-      case "acked": if (o.onAcked) o.onAcked(c.id); return;
-      case "dropped": if (o.onDropped) o.onDropped(c.id, c.why); return;
-      case "message": if (o.onMessage) o.onMessage(c.topic, c.payload, c.properties); return;
       case "persist": persist(c.data); return;
+      default: deliver(o, c);
     }
   }
 
