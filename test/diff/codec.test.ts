@@ -4,6 +4,7 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { toMp, MpPacket } from "../helpers/mqtt.js";
 import fc from "fast-check";
 import mqttPacket from "mqtt-packet";
 import {
@@ -81,32 +82,6 @@ const anyPacket = fc.oneof(...Object.keys(arbs).map((k) => arbs[k]));
 
 // ---- translation to and from mqtt-packet's objects -----------------------------------
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type MpPacket = any;
-
-function toMp(p: Packet): MpPacket {
-  switch (p.type) {
-    case "connect": {
-      const o: MpPacket = { cmd: "connect", protocolId: "MQTT", protocolVersion: 4, clientId: p.clientId, clean: p.cleanSession, keepalive: p.keepaliveSec };
-      if (p.username !== undefined) o.username = p.username;
-      if (p.password !== undefined) o.password = Buffer.from(p.password, "utf8");
-      if (p.will !== undefined) o.will = { topic: p.will.topic, payload: Buffer.from(p.will.payload), qos: p.will.qos, retain: p.will.retain };
-      return o;
-    }
-    case "connack": return { cmd: "connack", sessionPresent: p.sessionPresent, returnCode: p.returnCode };
-    case "publish": {
-      const o: MpPacket = { cmd: "publish", topic: p.topic, payload: Buffer.from(p.payload), qos: p.qos, dup: p.dup, retain: p.retain };
-      if (p.qos > 0) o.messageId = p.packetId;
-      return o;
-    }
-    case "puback": return { cmd: "puback", messageId: p.packetId };
-    case "subscribe": return { cmd: "subscribe", messageId: p.packetId, subscriptions: p.subscriptions.map((s) => ({ topic: s.topic, qos: s.qos })) };
-    case "suback": return { cmd: "suback", messageId: p.packetId, granted: p.granted.slice() };
-    case "unsubscribe": return { cmd: "unsubscribe", messageId: p.packetId, unsubscriptions: p.topics.slice() };
-    case "unsuback": return { cmd: "unsuback", messageId: p.packetId };
-    default: return { cmd: p.type };
-  }
-}
 
 const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length).toString("hex");
 

@@ -41,6 +41,20 @@ test("random walks of 2000 events keep every invariant (each jitter mode)", () =
   }
 });
 
+/** The last violation that `runs` seeded walks of `steps` events finds with a broken step, or null. */
+function violationFound(broken: typeof step, o: { steps: number; runs: number; fcSeed: number; linkSeed: number; jitter: "full" | "decorrelated" }): string | null {
+  let caught: string | null = null;
+  fc.assert(
+    fc.property(fc.array(fc.nat(1 << 20), { minLength: o.steps, maxLength: o.steps }), (choices) => {
+      const v = walk(choices, o.linkSeed, o.jitter, broken);
+      if (v) caught = v;
+      return true;
+    }),
+    { numRuns: o.runs, seed: o.fcSeed },
+  );
+  return caught;
+}
+
 test("the checker is honest: a link that reconnects at once after a remote close is caught", () => {
   // A deliberately broken link: on a remote close it opens a new transport in the same step.
   const broken: typeof step = (s: LinkState, e: LinkEvent, now: number) => {
@@ -50,15 +64,7 @@ test("the checker is honest: a link that reconnects at once after a remote close
     }
     return r;
   };
-  let caught: string | null = null;
-  fc.assert(
-    fc.property(fc.array(fc.nat(1 << 20), { minLength: 300, maxLength: 300 }), (choices) => {
-      const v = walk(choices, 1, "decorrelated", broken);
-      if (v) caught = v;
-      return true;
-    }),
-    { numRuns: 50, seed: 7 },
-  );
+  const caught = violationFound(broken, { steps: 300, runs: 50, fcSeed: 7, linkSeed: 1, jitter: "decorrelated" });
   assert.ok(caught, "no walk found the broken reconnect");
   assert.match(caught!, /inv3|inv1/);
 });
@@ -69,15 +75,7 @@ test("the checker is honest: a link that resets its attempt counter on CONNACK i
     if (r.state.kind === "connected" && s.kind === "handshaking") return { state: { ...r.state, attempt: 0 }, commands: r.commands };
     return r;
   };
-  let caught: string | null = null;
-  fc.assert(
-    fc.property(fc.array(fc.nat(1 << 20), { minLength: 400, maxLength: 400 }), (choices) => {
-      const v = walk(choices, 3, "full", broken);
-      if (v) caught = v;
-      return true;
-    }),
-    { numRuns: 50, seed: 11 },
-  );
+  const caught = violationFound(broken, { steps: 400, runs: 50, fcSeed: 11, linkSeed: 3, jitter: "full" });
   assert.ok(caught, "no walk found the early reset");
   assert.match(caught!, /inv8/);
 });

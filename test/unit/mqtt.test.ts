@@ -3,6 +3,7 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { prng } from "../helpers/mqtt.js";
 import {
   Packet, ProtocolError, DecoderState, utf8Length, writeUtf8, readUtf8, utf8ErrorAt,
   encode, encodeInto, packetLength, encodePuback, PINGREQ_BYTES, PINGRESP_BYTES, DISCONNECT_BYTES,
@@ -394,17 +395,6 @@ describe("streaming decoder", () => {
   });
 });
 
-/** mulberry32: a small seeded PRNG so every garbage run replays. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("random garbage", () => {
   test("20k random buffers: no exception; packets or an error with an integer offset inside the input; any split gives the same", () => {

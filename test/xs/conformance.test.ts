@@ -5,6 +5,7 @@
 // Never skipped: without the xsnap worker this suite fails.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { prng, toMp } from "../helpers/mqtt.js";
 import mqttPacket from "mqtt-packet";
 import { createLink, step, LinkState, Command } from "../../src/core/link.js";
 import { encode, feed, EMPTY_DECODER, Packet } from "../../src/core/mqtt/index.js";
@@ -16,17 +17,6 @@ import { XsHost, createXsEngine, toJson } from "../../src/platform/xs/engine.js"
 let host: XsHost;
 const started = Date.now();
 
-/** mulberry32 */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Runs inside XS: replays a sequence and returns every step's state and commands as JSON. */
 function xsReplay(): void {
@@ -196,25 +186,6 @@ function packets(seed: number, n: number): Packet[] {
   return out;
 }
 
-function toMp(p: Packet): any {
-  switch (p.type) {
-    case "connect": {
-      const o: any = { cmd: "connect", protocolId: "MQTT", protocolVersion: 4, clientId: p.clientId, clean: p.cleanSession, keepalive: p.keepaliveSec };
-      if (p.username !== undefined) o.username = p.username;
-      if (p.password !== undefined) o.password = Buffer.from(p.password, "utf8");
-      if (p.will !== undefined) o.will = { topic: p.will.topic, payload: Buffer.from(p.will.payload), qos: p.will.qos, retain: p.will.retain };
-      return o;
-    }
-    case "connack": return { cmd: "connack", sessionPresent: p.sessionPresent, returnCode: p.returnCode };
-    case "publish": return Object.assign({ cmd: "publish", topic: p.topic, payload: Buffer.from(p.payload), qos: p.qos, dup: p.dup, retain: p.retain }, p.qos > 0 ? { messageId: p.packetId } : {});
-    case "puback": return { cmd: "puback", messageId: p.packetId };
-    case "subscribe": return { cmd: "subscribe", messageId: p.packetId, subscriptions: p.subscriptions };
-    case "suback": return { cmd: "suback", messageId: p.packetId, granted: p.granted };
-    case "unsubscribe": return { cmd: "unsubscribe", messageId: p.packetId, unsubscriptions: p.topics };
-    case "unsuback": return { cmd: "unsuback", messageId: p.packetId };
-    default: return { cmd: p.type };
-  }
-}
 
 function chunked(b: Uint8Array, r: () => number): Uint8Array[] {
   const out: Uint8Array[] = [];
