@@ -40,7 +40,7 @@ function ts(tsconfig, target, extra) {
 export const ESPRUINO_MANGLED_PROPS = [
   // LinkState (src/core/link.ts) beyond what Status and Persisted share with it
   "setup", "timers", "rng", "prevHiMs", "lastCloseMs", "connectedAtMs", "lastRxMs", "quickRemote", "authFailures",
-  "openedEpochSec", "openedAtMs", "tokenRenewAtMs", "dec", "nextPacketId", "subId", "inflight", "queue", "after", "afterWait",
+  "openedEpochSec", "tokenRenewAtMs", "dec", "nextPacketId", "subId", "inflight", "queue", "after", "afterWait",
   // LinkSetup and the Espruino shell's options
   "c2dFilter", "hmac", "alloc", "cfg",
   // MQTT packets (src/core/mqtt/packet.ts) and a backoff Delay

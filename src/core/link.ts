@@ -104,7 +104,6 @@ export interface LinkState {
   /** consecutive CONNACK 4/5 with a fresh token */
   readonly authFailures: number;
   readonly openedEpochSec: number;
-  readonly openedAtMs: number;
   readonly tokenRenewAtMs: number;
   readonly dec: DecoderState;
   readonly nextPacketId: number;
@@ -153,7 +152,7 @@ export function createLink(cfg: DeviceConfig, hmac?: HmacFn, seed?: number, allo
   return {
     kind: "idle", setup: setup, gen: 0, timers: 0, rng: seedRng(seed === undefined ? 1 : seed),
     attempt: 0, prevHiMs: 0, lastCloseMs: -1, connectedAtMs: 0, lastRxMs: 0, quickRemote: 0,
-    authFailures: 0, openedEpochSec: 0, openedAtMs: 0, tokenRenewAtMs: 0, dec: EMPTY_DECODER,
+    authFailures: 0, openedEpochSec: 0, tokenRenewAtMs: 0, dec: EMPTY_DECODER,
     nextPacketId: 1, subId: 0, queue: [], inflight: [], after: "wait", afterWait: "drop",
     code: "idle", text: "",
   };
@@ -223,7 +222,7 @@ function enter(n: Draft, out: Command[], kind: LinkStateKind, code: string, text
   out.push({ type: "notify", status: st });
 }
 
-function beginConnect(n: Draft, out: Command[], nowMs: number, code: string): void {
+function beginConnect(n: Draft, out: Command[], code: string): void {
   n.gen = n.gen + 1;
   n.dec = EMPTY_DECODER;
   n.subId = 0;
@@ -231,7 +230,6 @@ function beginConnect(n: Draft, out: Command[], nowMs: number, code: string): vo
   const c = n.setup.cfg;
   out.push({ type: "openTransport", gen: n.gen, host: c.host, port: c.port, tls: c.tls });
   setTimer(n, out, "connect", c.connectTimeoutMs);
-  n.openedAtMs = nowMs;
 }
 
 /** The transport is gone (confirmed): wait, halt or rest, as decided. */
@@ -292,7 +290,7 @@ function onStart(n: Draft, out: Command[], seed: number | undefined, restored: P
     setTimer(n, out, "backoff", d);
     return;
   }
-  beginConnect(n, out, nowMs, "start");
+  beginConnect(n, out, "start");
 }
 
 function onStop(n: Draft, out: Command[], nowMs: number): void {
@@ -327,7 +325,6 @@ function onOpened(n: Draft, out: Command[], epochSec: number, nowMs: number): vo
     n.tokenRenewAtMs = se === null ? -1 : nowMs + (se - epochSec) * 1000;
   }
   n.openedEpochSec = epochSec;
-  n.openedAtMs = nowMs;
   const bytes = encodeConnect({
     type: "connect", clientId: clientId(c.deviceId), cleanSession: false,
     keepaliveSec: c.keepaliveSec, username: n.setup.username, password: password,
@@ -374,7 +371,7 @@ function onTimer(n: Draft, out: Command[], kind: TimerKind, nowMs: number): void
   const c = n.setup.cfg;
   switch (kind) {
     case "backoff":
-      if (n.kind === "waiting") beginConnect(n, out, nowMs, "link.opening");
+      if (n.kind === "waiting") beginConnect(n, out, "link.opening");
       return;
     case "connect":
       if (n.kind === "connecting" || n.kind === "handshaking")
