@@ -9,6 +9,7 @@ import mqttPacket from "mqtt-packet";
 import { feed, EMPTY_DECODER } from "../core/mqtt/decode.js";
 import { createLink, step, LinkState, Command } from "../core/link.js";
 import { validateConfig, DeviceConfig } from "../core/config.js";
+import { seededRandom } from "./faults.js";
 
 export interface FuzzReport {
   inputs: number;
@@ -31,15 +32,6 @@ export interface FuzzReport {
   ms: number;
   inputsPerS: number;
   firstProblem: string | null;
-}
-
-/** A small seeded PRNG for the host side (xorshift32). */
-function rng(seed: number): () => number {
-  let x = (seed | 0) || 0x2545f491;
-  return () => {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
-    return (x >>> 0) / 4294967296;
-  };
 }
 
 /** Valid packets of every type, from the reference codec, with random fields. */
@@ -122,7 +114,7 @@ function connectedLink(): LinkState {
 }
 
 export function runFuzz(opts: { count: number; seed: number; onProgress?: (done: number) => void }): FuzzReport {
-  const r = rng(opts.seed);
+  const r = seededRandom(opts.seed);
   const pool = corpus(r);
   const base = connectedLink();
   const max = base.setup.cfg.maxPacketBytes;
