@@ -42,7 +42,7 @@ export const ESPRUINO_MANGLED_PROPS = [
   "setup", "timers", "rng", "prevHiMs", "lastCloseMs", "connectedAtMs", "lastRxMs", "quickRemote", "authFailures",
   "openedEpochSec", "tokenRenewAtMs", "dec", "nextPacketId", "subId", "inflight", "queue", "after", "afterWait",
   // LinkSetup and the Espruino shell's options
-  "c2dFilter", "hmac", "alloc", "cfg",
+  "c2dFilter", "sign", "alloc", "cfg",
   // MQTT packets (src/core/mqtt/packet.ts) and a backoff Delay
   "returnCode", "sessionPresent", "packetId", "granted", "subscriptions", "cleanSession", "will", "retain", "dup", "hiMs",
 ];

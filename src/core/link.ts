@@ -17,7 +17,7 @@ import { ServerPacket, PublishPacket } from "./mqtt/packet.js";
 import { encodeConnect, encodePublish, encodeSubscribe, encodePuback, publishLength, PINGREQ_BYTES, DISCONNECT_BYTES } from "./mqtt/encode.js";
 import { DecoderState, EMPTY_DECODER, feedFromServer } from "./mqtt/decode.js";
 import { c2dSubscription, clientId, parseC2dTopic, telemetryTopic, username } from "./hub/names.js";
-import { sasToken, tokenExpirySec } from "./hub/sas.js";
+import { portableSign, sasTokenWith, SignFn, tokenExpirySec } from "./hub/sas.js";
 import { HmacFn } from "./crypto/hmac.js";
 
 export type LinkStateKind = "idle" | "connecting" | "handshaking" | "connected" | "closing" | "waiting" | "halted";
@@ -74,12 +74,12 @@ export type Command =
 /** A message in the outbound queue or in flight. */
 export interface Queued { id: number; topic: string; payload: Uint8Array; qos: 0 | 1; packetId: number }
 
-/** What a link needs besides the configuration: derived strings and an optional native HMAC. */
+/** What a link needs besides the configuration: derived strings and the signing port. */
 export interface LinkSetup {
   cfg: DeviceConfig;
   username: string;
   c2dFilter: string;
-  hmac?: HmacFn;
+  sign: SignFn;
   /** where encoded packets are allocated; default new Uint8Array (Node passes Buffer.allocUnsafe's pool) */
   alloc?: (n: number) => Uint8Array;
 }
@@ -140,13 +140,21 @@ const MAX_TIMER_MS = 0x7fffffff;
 // for the host code that imports them from the link.
 export { REASONS, describe, explain } from "./reasons.js";
 
-/** A fresh idle link for a validated configuration. */
+/**
+ * A fresh idle link for a validated configuration, signing with the core's portable
+ * HMAC-SHA256 and base64, or with `hmac` (a platform's native HMAC) and the core's base64.
+ */
 export function createLink(cfg: DeviceConfig, hmac?: HmacFn, seed?: number, alloc?: (n: number) => Uint8Array): LinkState {
+  return createLinkWith(cfg, portableSign(hmac), seed, alloc);
+}
+
+/** createLink with a platform's whole signing port (a device build then carries no SHA-256 of its own). */
+export function createLinkWith(cfg: DeviceConfig, sign: SignFn, seed?: number, alloc?: (n: number) => Uint8Array): LinkState {
   const setup: LinkSetup = {
     cfg: cfg,
     username: username(cfg.host, cfg.deviceId),
     c2dFilter: c2dSubscription(cfg.deviceId),
-    hmac: hmac,
+    sign: sign,
     alloc: alloc,
   };
   return {
@@ -315,7 +323,7 @@ function onOpened(n: Draft, out: Command[], epochSec: number, nowMs: number): vo
   const auth = c.auth as { symmetricKey?: string; sasToken?: string };
   if (auth.symmetricKey !== undefined) {
     const expiry = Math.floor(epochSec) + c.token.lifetimeSec;
-    const t = sasToken({ host: c.host, deviceId: c.deviceId, key: auth.symmetricKey, expirySec: expiry, hmac: n.setup.hmac });
+    const t = sasTokenWith(n.setup.sign, c.host, c.deviceId, auth.symmetricKey, expiry);
     if (t === null) { close(n, out, "auth.repeated", "the symmetric key is not base64", "halt", "long", false); return; }
     password = t;
     n.tokenRenewAtMs = nowMs + (c.token.lifetimeSec - c.token.renewMarginSec) * 1000;

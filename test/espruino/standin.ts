@@ -148,6 +148,9 @@ export function makeStandin(opts: { ca?: string } = {}): Standin {
       toUint8Array(s: string) { const b = new U8(s.length); for (let i = 0; i < s.length; i++) b[i] = s.charCodeAt(i) & 255; return b; },
       hwRand() { return (Math.random() * 4294967296) | 0; },
     },
+    // binary strings both ways, as on Espruino
+    atob(s: string) { return Buffer.from(s, "base64").toString("latin1"); },
+    btoa(s: string) { return Buffer.from(s, "latin1").toString("base64"); },
     require(name: string) {
       if (!(name in modules)) throw new Error('Module "' + name + '" not found');
       return modules[name];

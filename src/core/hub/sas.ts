@@ -48,17 +48,38 @@ function decimal(n: number): string {
   return out;
 }
 
+/**
+ * The signing port: base64(HMAC-SHA256(base64-decoded key, data)) for ASCII `data`, or null
+ * when the key is not base64 or is empty. portableSign is the core's; a platform with native
+ * primitives passes its own (Espruino: require("crypto").SHA256 with atob/btoa), so a device
+ * build need not carry the core's SHA-256 and base64.
+ */
+export type SignFn = (keyBase64: string, data: string) => string | null;
+
+/** The core's SignFn: portable base64 and HMAC-SHA256 (or a given native HMAC). */
+export function portableSign(hmac?: HmacFn): SignFn {
+  const mac = hmac || hmacSha256;
+  return function (keyBase64: string, data: string): string | null {
+    const keyBytes = fromBase64(keyBase64);
+    if (keyBytes === null || keyBytes.length === 0) return null;
+    const m = mac(keyBytes, asciiBytes(data));
+    keyBytes.fill(0);
+    return toBase64(m);
+  };
+}
+
 /** A device SAS token, or null if the key is not base64 (or empty) or the expiry is not a positive integer. */
 export function sasToken(opts: SasOptions): string | null {
-  const keyBytes = fromBase64(opts.key);
-  if (keyBytes === null || keyBytes.length === 0) return null;
-  const expiry = opts.expirySec;
-  if (typeof expiry !== "number" || !(expiry > 0) || expiry > MAX_SAFE || Math.floor(expiry) !== expiry) return null;
-  const sr = percentEncodeStrict(opts.host + "/devices/" + opts.deviceId);
-  const se = decimal(expiry);
-  const mac = (opts.hmac || hmacSha256)(keyBytes, asciiBytes(sr + "\n" + se));
-  keyBytes.fill(0);
-  return PREFIX + "sr=" + sr + "&sig=" + percentEncodeStrict(toBase64(mac)) + "&se=" + se;
+  return sasTokenWith(portableSign(opts.hmac), opts.host, opts.deviceId, opts.key, opts.expirySec);
+}
+
+/** sasToken with a given signing port. */
+export function sasTokenWith(sign: SignFn, host: string, deviceId: string, key: string, expirySec: number): string | null {
+  if (typeof expirySec !== "number" || !(expirySec > 0) || expirySec > MAX_SAFE || Math.floor(expirySec) !== expirySec) return null;
+  const sr = percentEncodeStrict(host + "/devices/" + deviceId);
+  const se = decimal(expirySec);
+  const sig = sign(key, sr + "\n" + se);
+  return sig === null ? null : PREFIX + "sr=" + sr + "&sig=" + percentEncodeStrict(sig) + "&se=" + se;
 }
 
 /**

@@ -10,6 +10,9 @@ declare const E: {
   hwRand(): number;
 };
 
+/** base64 -> binary string, and back (Espruino's are byte-string based) */
+declare function atob(s: string): string;
+declare function btoa(s: string): string;
 declare function require(name: string): any;
 declare function setTimeout(fn: () => void, ms: number): any;
 /** throws on undefined: pass only what setTimeout returned */

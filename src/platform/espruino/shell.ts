@@ -8,11 +8,11 @@
 // - a refused connect can throw synchronously: reported as a close on a fresh turn;
 // - clearTimeout(undefined) throws: only ids that setTimeout returned are cleared.
 
-import { createLink, step, LinkState, LinkEvent, Command, Status, Persisted, CloseCause } from "../../core/link.js";
+import { createLinkWith, step, LinkState, LinkEvent, Command, Status, Persisted, CloseCause } from "../../core/link.js";
 import { DeviceConfig } from "../../core/config.js";
 import type { DeviceLink, LinkCallbacks } from "../../core/ports.js";
 import { deliver } from "../../core/app.js";
-import { HmacFn, hmacWith } from "../../core/crypto/hmac.js";
+import { nativeSign } from "./sign.js";
 
 export interface ShellOptions extends LinkCallbacks {
   /** a complete configuration (linkguard build validated it and filled in the defaults) */
@@ -24,15 +24,6 @@ export interface ShellOptions extends LinkCallbacks {
 }
 
 export type Link = DeviceLink;
-
-/** HMAC-SHA256 on the firmware's native SHA256 (require("crypto")), or undefined to use the core's. */
-export function nativeHmac(): HmacFn | undefined {
-  let c: any;
-  try { c = require("crypto"); } catch (e) { return undefined; }
-  if (!c || typeof c.SHA256 !== "function") return undefined;
-  const sha = function (m: Uint8Array): Uint8Array { return new Uint8Array(c.SHA256(m)); };
-  return function (key: Uint8Array, msg: Uint8Array): Uint8Array { return hmacWith(sha, key, msg); };
-}
 
 /** Monotonic enough: Date.now() in whole ms (Espruino's is fractional). */
 function nowMs(): number { return Math.floor(Date.now()); }
@@ -46,7 +37,7 @@ function classify(err: any, tls: boolean, gotData: boolean): CloseCause {
 
 export function runLink(o: ShellOptions): Link {
   const cfg = o.cfg;
-  let s = createLink(cfg, nativeHmac(), E.hwRand());
+  let s = createLinkWith(cfg, nativeSign(), E.hwRand());
   const timers: { [kind: string]: any } = {};
   const queue: LinkEvent[] = [];
   let busy = false;
