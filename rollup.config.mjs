@@ -45,6 +45,13 @@ export const ESPRUINO_MANGLED_PROPS = [
   "c2dFilter", "sign", "alloc", "cfg",
   // MQTT packets (src/core/mqtt/packet.ts) and a backoff Delay
   "returnCode", "sessionPresent", "packetId", "granted", "subscriptions", "cleanSession", "will", "retain", "dup", "hiMs",
+  "type", "payload", "qos",
+  // decoder results and state (src/core/mqtt/decode.ts)
+  "ok", "at", "packet", "next", "packets", "pending", "offset",
+  // events and commands between the link and the shell (src/core/link.ts), and Step
+  "kind", "commands", "bytes", "epochSec", "cause", "detail", "seed", "msg", "ms", "status", "why", "id", "properties",
+  // the application's callbacks (src/core/ports.ts) and the shell's options
+  "onStatus", "onLog", "onAcked", "onDropped", "onMessage", "stateFile",
 ];
 
 /**
@@ -66,7 +73,9 @@ export function espruinoBuild(outDir) {
         file: join(outDir, "linkguard.min.js"), format: "iife", strict: false,
         plugins: [terser({
           ecma: 5, compress: { passes: 2, ecma: 5, unsafe_arrows: false }, format: { ecma: 5, comments: false },
-          mangle: { toplevel: true, properties: { regex: new RegExp("^(" + ESPRUINO_MANGLED_PROPS.join("|") + ")$") } },
+          // builtins: names such as "type" or "kind" are DOM properties, which terser otherwise
+          // never shortens; the list above is explicit, so nothing else is touched
+          mangle: { toplevel: true, properties: { builtins: true, regex: new RegExp("^(" + ESPRUINO_MANGLED_PROPS.join("|") + ")$") } },
         })],
       },
     ],

@@ -80,7 +80,7 @@ describe("the property names the minifier shortens (rollup.config.mjs ESPRUINO_M
       { config: 0, board: 0, ca: 0, telemetryMs: 0, sntp: 0 }, // the settings (linkguard build, Storage linkguard.json)
       { attempt: 0, lastError: 0 }, // Persisted (Storage linkguard.st)
       { state: 0, code: 0, text: 0, gen: 0, delayMs: 0 }, // Status, printed by the firmware
-      { publish: 0, start: 0, stop: 0, counts: 0, kind: 0 }, // global.linkguard, used from the console
+      { publish: 0, start: 0, stop: 0, counts: 0 }, // global.linkguard, used from the console (its state() returns a string)
       // what the bundle calls on Espruino's objects
       { write: 0, on: 0, end: 0, connect: 0, toString: 0, toUint8Array: 0, hwRand: 0, readJSON: 0, writeJSON: 0, SHA256: 0, setSNTP: 0, message: 0, host: 0, port: 0 },
     );
