@@ -35,7 +35,7 @@ function ts(tsconfig, target, extra) {
  * reads or writes (settings, Storage) and never by an Espruino API. test/espruino/bundle.test.ts
  * checks the first two, and the stand-in tests run the shortened bundle end to end. A name
  * missing here merely stays long; a wrong one breaks the device, so add only such fields.
- * (ConnectPacket.clientId is left out: the encoder's messages name it.)
+ * (Configuration keys such as keepaliveSec stay long: they are JSON the device reads.)
  */
 export const ESPRUINO_MANGLED_PROPS = [
   // LinkState (src/core/link.ts) beyond what Status and Persisted share with it
@@ -45,7 +45,7 @@ export const ESPRUINO_MANGLED_PROPS = [
   "c2dFilter", "sign", "alloc", "cfg",
   // MQTT packets (src/core/mqtt/packet.ts) and a backoff Delay
   "returnCode", "sessionPresent", "packetId", "granted", "subscriptions", "cleanSession", "will", "retain", "dup", "hiMs",
-  "type", "payload", "qos",
+  "type", "payload", "qos", "topic", "username", "password", "clientId",
   // decoder results and state (src/core/mqtt/decode.ts)
   "ok", "at", "packet", "next", "packets", "pending", "offset",
   // events and commands between the link and the shell (src/core/link.ts), and Step

@@ -14,7 +14,8 @@ import { DeviceConfig } from "./config.js";
 import { nextDelay, WaitKind } from "./backoff.js";
 import { nextRng, rngUnit, seedRng } from "./rand.js";
 import { ServerPacket, PublishPacket } from "./mqtt/packet.js";
-import { encodeConnect, encodePublish, encodeSubscribe, encodePuback, publishLength, PINGREQ_BYTES, DISCONNECT_BYTES } from "./mqtt/encode.js";
+import { connectUnchecked, publishUnchecked, subscribeUnchecked, pubackUnchecked, publishSize, MAX_STRING_BYTES, PINGREQ_BYTES, DISCONNECT_BYTES } from "./mqtt/encode.js";
+import { utf8Length } from "./mqtt/utf8.js";
 import { DecoderState, EMPTY_DECODER, feedFromServer } from "./mqtt/decode.js";
 import { c2dSubscription, clientId, parseC2dTopic, telemetryTopic, username } from "./hub/names.js";
 import { portableSign, sasTokenWith, SignFn, tokenExpirySec } from "./hub/sas.js";
@@ -333,7 +334,7 @@ function onOpened(n: Draft, out: Command[], epochSec: number, nowMs: number): vo
     n.tokenRenewAtMs = se === null ? -1 : nowMs + (se - epochSec) * 1000;
   }
   n.openedEpochSec = epochSec;
-  const bytes = encodeConnect({
+  const bytes = connectUnchecked({
     type: "connect", clientId: clientId(c.deviceId), cleanSession: false,
     keepaliveSec: c.keepaliveSec, username: n.setup.username, password: password,
   }, n.setup.alloc);
@@ -482,7 +483,7 @@ function connected(n: Draft, out: Command[], nowMs: number): void {
   if (n.tokenRenewAtMs >= 0) setTimer(n, out, "token", n.tokenRenewAtMs - nowMs);
   // Subscribe to cloud-to-device messages (the hub allows at most 5 subscriptions; we use one).
   n.subId = allocId(n);
-  write(n, out, encodeSubscribe({ type: "subscribe", packetId: n.subId, subscriptions: [{ topic: n.setup.c2dFilter, qos: 1 }] }, n.setup.alloc));
+  write(n, out, subscribeUnchecked({ type: "subscribe", packetId: n.subId, subscriptions: [{ topic: n.setup.c2dFilter, qos: 1 }] }, n.setup.alloc));
   // Redeliver what was in flight, in order, with DUP (MQTT 3.1.1 §4.4), then the queue.
   for (let i = 0; i < n.inflight.length; i++) writePublish(n, out, n.inflight[i], true);
   pump(n, out);
@@ -522,7 +523,7 @@ function onLinkPacket(n: Draft, out: Command[], p: ServerPacket): void {
 
 function onC2d(n: Draft, out: Command[], p: PublishPacket): void {
   if (p.qos === 2) { protocolError(n, out, "protocol.qos2", "QoS 2 PUBLISH"); return; }
-  if (p.qos === 1) write(n, out, encodePuback(p.packetId));
+  if (p.qos === 1) write(n, out, pubackUnchecked(p.packetId));
   out.push({ type: "message", topic: p.topic, payload: p.payload, properties: parseC2dTopic(n.setup.cfg.deviceId, p.topic) });
 }
 
@@ -531,7 +532,9 @@ function onC2d(n: Draft, out: Command[], p: PublishPacket): void {
 function onPublish(n: Draft, out: Command[], msg: Outbound): void {
   const c = n.setup.cfg;
   const q: Queued = { id: msg.id, topic: telemetryTopic(c.deviceId, msg.properties), payload: msg.payload, qos: msg.qos === 1 ? 1 : 0, packetId: 0 };
-  if (publishLength({ type: "publish", topic: q.topic, payload: q.payload, qos: q.qos, dup: false, retain: false, packetId: 1 }) > c.maxPacketBytes) {
+  // the link's encoders trust it: a topic past MQTT's 16-bit string length is refused here
+  const topicBytes = utf8Length(q.topic);
+  if (topicBytes > MAX_STRING_BYTES || publishSize(topicBytes, q.payload.length, q.qos) > c.maxPacketBytes) {
     out.push({ type: "dropped", id: msg.id, why: "tooLarge" });
     return;
   }
@@ -580,7 +583,7 @@ function send(n: Draft, out: Command[], q: Queued): void {
 }
 
 function writePublish(n: Draft, out: Command[], m: Queued, dup: boolean): void {
-  write(n, out, encodePublish({ type: "publish", topic: m.topic, payload: m.payload, qos: m.qos, dup: dup, retain: false, packetId: m.packetId }, n.setup.alloc));
+  write(n, out, publishUnchecked({ type: "publish", topic: m.topic, payload: m.payload, qos: m.qos, dup: dup, retain: false, packetId: m.packetId }, n.setup.alloc));
 }
 
 /** The next free packet id in 1..65535 (not in flight, not our pending SUBSCRIBE). */

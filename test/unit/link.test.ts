@@ -228,6 +228,15 @@ test("a message larger than the packet limit is refused as too large", () => {
   assert.deepEqual(find(c, "dropped"), [{ type: "dropped", id: 1, why: "tooLarge" }]);
 });
 
+test("a property bag that makes the topic longer than MQTT's 65,535-byte string is refused as too large, not thrown", () => {
+  const d = new Driver(testConfig({ maxPacketBytes: 1000000 }));
+  const c = d.ev({ type: "publish", msg: { id: 1, payload: new Uint8Array(1), qos: 1, properties: { k: "v".repeat(70000) } } });
+  assert.deepEqual(find(c, "dropped"), [{ type: "dropped", id: 1, why: "tooLarge" }]);
+  // one byte under the limit it is accepted (queued while idle)
+  const ok = d.ev({ type: "publish", msg: { id: 2, payload: new Uint8Array(1), qos: 1, properties: { k: "v".repeat(65535 - "devices/dev-0001/messages/events/k=".length) } } });
+  assert.deepEqual(find(ok, "dropped"), []);
+});
+
 test("cloud-to-device: QoS 1 is acknowledged and delivered with its property bag", () => {
   const d = new Driver();
   d.connect();

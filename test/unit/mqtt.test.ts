@@ -8,7 +8,7 @@ import {
   Packet, ProtocolError, DecoderState, utf8Length, writeUtf8, readUtf8, utf8ErrorAt,
   encode, encodeInto, packetLength, encodePuback, PINGREQ_BYTES, PINGRESP_BYTES, DISCONNECT_BYTES,
   decodePacket, feed, EMPTY_DECODER, MQTT_ERRORS, decodeFromServer, feedFromServer, ServerPacket,
-  encodeConnect, encodePublish, encodeSubscribe, publishLength, ConnectPacket, PublishPacket, SubscribePacket,
+  connectUnchecked, publishUnchecked, subscribeUnchecked, pubackUnchecked, publishSize, ConnectPacket, PublishPacket, SubscribePacket,
 } from "../../src/core/mqtt/index.js";
 
 const MAX = 1 << 20;
@@ -521,41 +521,40 @@ describe("the client's decoder (decodeFromServer, feedFromServer: what the link 
   });
 });
 
-describe("the per-packet encoders (what the link uses)", () => {
+describe("the link's unchecked encoders", () => {
   const pool = (n: number) => { const u = new Uint8Array(n + 3).subarray(3); u.fill(0xee); return u; };
-  const bytesOrError = (f: () => Uint8Array | number) => { try { const r = f(); return typeof r === "number" ? r : Array.from(r); } catch (e) { return (e as Error).name + ": " + (e as Error).message; } };
+  const r = prng(2024);
+  const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)];
+  const text = (max: number): string => {
+    let s = "";
+    const n = Math.floor(r() * max);
+    for (let i = 0; i < n; i++) s += pick(["a", "Z", "/", "%", "=", "-", "ü", "€", "😀", "\u07ff", "\u0800"]);
+    return s;
+  };
+  // payload sizes around the remaining-length boundaries (1, 2, 3 length bytes)
+  const sizes = [0, 1, 100, 120, 125, 127, 128, 16370, 16383, 16384, 70000];
 
-  test("encodeConnect, encodePublish, encodeSubscribe and publishLength equal encode / packetLength, throws included", () => {
-    const connects: ConnectPacket[] = [
-      { type: "connect", clientId: "dev-ü", cleanSession: false, keepaliveSec: 240, username: "h/d/?api-version=2021-04-12", password: "SharedAccessSignature sr=x" },
-      { type: "connect", clientId: "", cleanSession: true, keepaliveSec: 0, will: { topic: "w/t", payload: b(1, 2), qos: 1, retain: true } },
-      { type: "connect", clientId: "c", cleanSession: true, keepaliveSec: 70000 },
-      { type: "connect", clientId: "c", cleanSession: true, keepaliveSec: 1, password: "p" },
-      { type: "connect", clientId: "c", cleanSession: true, keepaliveSec: 1, will: { topic: "a/#", payload: b(), qos: 0, retain: false } },
-    ];
-    const publishes: PublishPacket[] = [
-      { type: "publish", topic: "devices/d/messages/events/a=%C3%BC", payload: new Uint8Array(200), qos: 1, dup: true, retain: false, packetId: 65535 },
-      { type: "publish", topic: "t", payload: b(9), qos: 0, dup: false, retain: true, packetId: 0 },
-      { type: "publish", topic: "t", payload: b(), qos: 2, dup: false, retain: false, packetId: 3 },
-      { type: "publish", topic: "t", payload: b(), qos: 0, dup: true, retain: false, packetId: 0 },
-      { type: "publish", topic: "t+", payload: b(), qos: 1, dup: false, retain: false, packetId: 1 },
-      { type: "publish", topic: "t", payload: b(), qos: 1, dup: false, retain: false, packetId: 0 },
-    ];
-    const subscribes: SubscribePacket[] = [
-      { type: "subscribe", packetId: 7, subscriptions: [{ topic: "devices/d/messages/devicebound/#", qos: 1 }] },
-      { type: "subscribe", packetId: 7, subscriptions: [{ topic: "a/+/b", qos: 0 }, { topic: "#", qos: 2 }] },
-      { type: "subscribe", packetId: 7, subscriptions: [] },
-      { type: "subscribe", packetId: 7, subscriptions: [{ topic: "a#", qos: 1 }] },
-      { type: "subscribe", packetId: 0, subscriptions: [{ topic: "a", qos: 1 }] },
-    ];
-    for (const alloc of [undefined, pool]) {
-      for (const p of connects) assert.deepEqual(bytesOrError(() => encodeConnect(p, alloc)), bytesOrError(() => encode(p, alloc)), JSON.stringify(p));
-      for (const p of publishes) {
-        assert.deepEqual(bytesOrError(() => encodePublish(p, alloc)), bytesOrError(() => encode(p, alloc)), p.topic);
-        assert.deepEqual(bytesOrError(() => publishLength(p)), bytesOrError(() => packetLength(p)), p.topic);
-      }
-      for (const p of subscribes) assert.deepEqual(bytesOrError(() => encodeSubscribe(p, alloc)), bytesOrError(() => encode(p, alloc)), JSON.stringify(p));
+  test("equal encode() (and publishSize equals packetLength) for 400 random packets of the shapes the link makes", () => {
+    for (let i = 0; i < 400; i++) {
+      const alloc = i % 2 === 0 ? undefined : pool;
+      const c: ConnectPacket = { type: "connect", clientId: "d" + text(40), cleanSession: false, keepaliveSec: Math.floor(r() * 65536), username: text(300), password: text(400) };
+      assert.deepEqual(Array.from(connectUnchecked(c, alloc)), Array.from(encode(c, alloc)), JSON.stringify(c));
+      const qos = r() < 0.5 ? 0 : 1;
+      const topic = "devices/d" + text(60) + "/messages/events/" + text(200);
+      const pl = new Uint8Array(pick(sizes));
+      for (let j = 0; j < pl.length; j += 97) pl[j] = j & 0xff;
+      const p: PublishPacket = { type: "publish", topic, payload: pl, qos, dup: qos === 1 && r() < 0.5, retain: false, packetId: qos === 1 ? 1 + Math.floor(r() * 65535) : 0 };
+      assert.deepEqual(Array.from(publishUnchecked(p, alloc)), Array.from(encode(p, alloc)), topic);
+      assert.equal(publishSize(utf8Length(topic), pl.length, qos), packetLength(p));
+      const sub: SubscribePacket = { type: "subscribe", packetId: 1 + Math.floor(r() * 65535), subscriptions: [{ topic: "devices/" + text(60) + "/messages/devicebound/#", qos: 1 }] };
+      assert.deepEqual(Array.from(subscribeUnchecked(sub, alloc)), Array.from(encode(sub, alloc)), JSON.stringify(sub));
+      const id = 1 + Math.floor(r() * 65535);
+      assert.deepEqual(Array.from(pubackUnchecked(id)), Array.from(encode({ type: "puback", packetId: id })));
     }
-    assert.throws(() => encodePublish(publishes[0], (n) => new Uint8Array(n - 1)), /alloc\(\d+\) returned/);
+  });
+
+  test("an allocator that returns the wrong size is still refused", () => {
+    const p: PublishPacket = { type: "publish", topic: "t", payload: b(1), qos: 1, dup: false, retain: false, packetId: 1 };
+    assert.throws(() => publishUnchecked(p, (n: number) => new Uint8Array(n - 1)), /alloc\(\d+\) returned/);
   });
 });

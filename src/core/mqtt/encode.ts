@@ -30,6 +30,11 @@ export const DISCONNECT_BYTES: Readonly<Uint8Array> = fixed2(DISCONNECT << 4);
 /** A PUBACK for packetId (§3.4), four bytes, without building a packet object. */
 export function encodePuback(packetId: number): Uint8Array {
   checkPacketId(packetId);
+  return pubackUnchecked(packetId);
+}
+
+/** encodePuback for an id the decoder already checked (1..65535): the link's. */
+export function pubackUnchecked(packetId: number): Uint8Array {
   const b = new Uint8Array(4);
   b[0] = PUBACK << 4;
   b[1] = 2;
@@ -366,28 +371,37 @@ export function encode(p: Packet, alloc?: (n: number) => Uint8Array): Uint8Array
   return buf;
 }
 
-// One encoder per packet the link sends: the same bytes and checks as encode(p, alloc),
-// without the dispatch over every type (so a device build carries only these).
+// The link's encoders: one per packet it sends, without encode()'s checks. The link only
+// builds valid packets (a validated configuration, packet ids it allocates, topics it
+// percent-encodes, and a size it checks with publishSize first), so a device build need not
+// carry the checks. test/unit/mqtt.test.ts shows they equal encode() for every packet of
+// the shapes the link makes.
 
-/** encode() of a CONNECT. */
-export function encodeConnect(p: ConnectPacket, alloc?: (n: number) => Uint8Array): Uint8Array {
-  const rem = connectRemaining(p);
+/** A CONNECT the way the link sends it: no will, a user name and a password (a SAS token). */
+export function connectUnchecked(p: ConnectPacket, alloc?: (n: number) => Uint8Array): Uint8Array {
+  const rem = 14 + utf8Length(p.clientId) + utf8Length(p.username as string) + 2 + utf8Length(p.password as string);
   const buf = packetBuffer(CONNECT << 4, rem, alloc);
   writeConnect(p, buf, buf.length - rem);
   return buf;
 }
 
-/** encode() of a PUBLISH. */
-export function encodePublish(p: PublishPacket, alloc?: (n: number) => Uint8Array): Uint8Array {
-  const rem = publishRemaining(p);
+/** Total bytes of a PUBLISH whose topic is `topicBytes` long in UTF-8. */
+export function publishSize(topicBytes: number, payloadBytes: number, qos: number): number {
+  const rem = 2 + topicBytes + payloadBytes + (qos > 0 ? 2 : 0);
+  return 1 + varLength(rem) + rem;
+}
+
+/** A PUBLISH of QoS 0 or 1 (dup only with QoS 1), its topic at most 65535 bytes. */
+export function publishUnchecked(p: PublishPacket, alloc?: (n: number) => Uint8Array): Uint8Array {
+  const rem = 2 + utf8Length(p.topic) + p.payload.length + (p.qos > 0 ? 2 : 0);
   const buf = packetBuffer(publishByte(p), rem, alloc);
   writePublish(p, buf, buf.length - rem);
   return buf;
 }
 
-/** encode() of a SUBSCRIBE. */
-export function encodeSubscribe(p: SubscribePacket, alloc?: (n: number) => Uint8Array): Uint8Array {
-  const rem = subscribeRemaining(p);
+/** A SUBSCRIBE to one valid topic filter. */
+export function subscribeUnchecked(p: SubscribePacket, alloc?: (n: number) => Uint8Array): Uint8Array {
+  const rem = 5 + utf8Length(p.subscriptions[0].topic);
   const buf = packetBuffer((SUBSCRIBE << 4) | 2, rem, alloc);
   writeSubscribe(p, buf, buf.length - rem);
   return buf;

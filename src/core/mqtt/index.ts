@@ -12,7 +12,7 @@ export type {
 export { utf8Length, writeUtf8, readUtf8, utf8ErrorAt } from "./utf8.js";
 export {
   MAX_REMAINING_LENGTH, MAX_STRING_BYTES, PINGREQ_BYTES, PINGRESP_BYTES, DISCONNECT_BYTES,
-  encodePuback, packetLength, encodeInto, encode, encodeConnect, encodePublish, encodeSubscribe, publishLength,
+  encodePuback, pubackUnchecked, packetLength, encodeInto, encode, connectUnchecked, publishUnchecked, subscribeUnchecked, publishSize,
 } from "./encode.js";
 export { MQTT_ERRORS, EMPTY_DECODER, decodePacket, feed, decodeFromServer, feedFromServer } from "./decode.js";
 export type { DecodeOk, DecoderState, FeedResult } from "./decode.js";
