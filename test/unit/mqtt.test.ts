@@ -5,7 +5,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { prng } from "../helpers/mqtt.js";
 import {
-  Packet, ProtocolError, DecoderState, utf8Length, writeUtf8, readUtf8, utf8ErrorAt,
+  Packet, ProtocolError, DecoderState, utf8Length, writeUtf8, readUtf8, utf8ErrorAt, readUtf8WithNul,
   encode, encodeInto, packetLength, encodePuback, PINGREQ_BYTES, PINGRESP_BYTES, DISCONNECT_BYTES,
   decodePacket, feed, EMPTY_DECODER, MQTT_ERRORS, decodeFromServer, feedFromServer, ServerPacket,
   connectUnchecked, publishUnchecked, subscribeUnchecked, pubackUnchecked, publishSize, ConnectPacket, PublishPacket, SubscribePacket,
@@ -30,6 +30,8 @@ function expectError(bytes: Uint8Array, code: string, at: number, max = MAX) {
   assert.deepEqual(f.packets, [{ type: "pingresp" }]);
   assert.deepEqual(f.error, { ok: false, code, at: at + 4 });
 }
+
+const pick = <T>(r: () => number, xs: T[]): T => xs[Math.floor(r() * xs.length)];
 
 describe("utf8", () => {
   const samples = ["", "devices/dev1", "é", "€uro", "中文/主题", "𝄞 music", "😀😀", "\u007f\u0080\u07ff\u0800\uffff", "a\ud83d\ude00b"];
@@ -87,6 +89,27 @@ describe("utf8", () => {
       assert.equal(utf8ErrorAt(buf, 0, buf.length), at);
     });
   }
+
+  test("agrees with Node's strict TextDecoder and Buffer on 20,000 random byte runs and strings", () => {
+    const r = prng(0x0f8);
+    const strict = new TextDecoder("utf-8", { fatal: true });
+    const leads = [0x00, 0x41, 0x7f, 0x80, 0xbf, 0xc0, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff];
+    for (let i = 0; i < 20000; i++) {
+      const bytes = new Uint8Array(Math.floor(r() * 8));
+      for (let j = 0; j < bytes.length; j++) bytes[j] = r() < 0.5 ? leads[Math.floor(r() * leads.length)] : 0x80 + Math.floor(r() * 64);
+      let want: string | null;
+      try { want = strict.decode(bytes); } catch { want = null; }
+      assert.equal(readUtf8WithNul(bytes, 0, bytes.length), want, Buffer.from(bytes).toString("hex"));
+      assert.equal(readUtf8(bytes, 0, bytes.length), want !== null && want.indexOf("\u0000") < 0 ? want : null);
+      let s = "";
+      for (let j = Math.floor(r() * 6); j > 0; j--) s += String.fromCharCode(pick(r, [0x41, 0x7f, 0x80, 0x7ff, 0x800, 0xd800, 0xdbff, 0xdc00, 0xdfff, 0xfffd, 0xffff]));
+      const enc = Buffer.from(s, "utf8");
+      const out = new Uint8Array(utf8Length(s));
+      assert.equal(out.length, enc.length);
+      writeUtf8(s, out, 0);
+      assert.deepEqual(Buffer.from(out), enc);
+    }
+  });
 
   test("U+FFFF and U+10FFFF and control characters other than U+0000 are accepted", () => {
     const buf = b(0xef, 0xbf, 0xbf, 0xf4, 0x8f, 0xbf, 0xbf, 0x01, 0x7f);

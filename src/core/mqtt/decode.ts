@@ -17,7 +17,7 @@ import {
   Packet, ProtocolError, ConnectPacket, ServerPacket, MisdirectedPacket,
   CONNECT, CONNACK, PUBLISH, PUBACK, SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK, PINGREQ, PINGRESP,
 } from "./packet.js";
-import { readUtf8, utf8ErrorAt } from "./utf8.js";
+import { decodeUtf8 } from "./utf8.js";
 import { freeze } from "./freeze.js";
 
 export { MQTT_ERRORS } from "./errors.js";
@@ -72,9 +72,8 @@ function readStr(buf: Uint8Array, p: number, pEnd: number, base: number): string
   if (pEnd - p < 2) return truncated(p, pEnd, base);
   const n = (buf[p] << 8) | buf[p + 1];
   if (pEnd - p - 2 < n) return truncated(p, pEnd, base);
-  const s = readUtf8(buf, p + 2, p + 2 + n);
-  if (s === null) return err("mqtt.badUtf8", base + utf8ErrorAt(buf, p + 2, p + 2 + n));
-  return s;
+  const s = decodeUtf8(buf, p + 2, p + 2 + n, false);
+  return typeof s === "string" ? s : err("mqtt.badUtf8", base + s);
 }
 
 /** A non-empty topic name without wildcards, or an error. */

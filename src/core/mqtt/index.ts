@@ -9,7 +9,7 @@ export type {
   SubackPacket, UnsubscribePacket, UnsubackPacket, PingreqPacket, PingrespPacket,
   DisconnectPacket, ProtocolError, MisdirectedPacket, ServerPacket,
 } from "./packet.js";
-export { utf8Length, writeUtf8, readUtf8, utf8ErrorAt } from "./utf8.js";
+export { utf8Length, writeUtf8, readUtf8, readUtf8WithNul, utf8ErrorAt } from "./utf8.js";
 export {
   MAX_REMAINING_LENGTH, MAX_STRING_BYTES, PINGREQ_BYTES, PINGRESP_BYTES, DISCONNECT_BYTES,
   encodePuback, pubackUnchecked, packetLength, encodeInto, encode, connectUnchecked, publishUnchecked, subscribeUnchecked, publishSize,
