@@ -72,9 +72,10 @@ export function espruinoBuild(outDir) {
       {
         file: join(outDir, "linkguard.min.js"), format: "iife", strict: false,
         plugins: [terser({
-          ecma: 5, compress: { passes: 2, ecma: 5, unsafe_arrows: false }, format: { ecma: 5, comments: false },
+          ecma: 5, compress: { passes: 3, ecma: 5, pure_getters: true, unsafe_arrows: false }, format: { ecma: 5, comments: false },
           // builtins: names such as "type" or "kind" are DOM properties, which terser otherwise
           // never shortens; the list above is explicit, so nothing else is touched
+          // pure_getters: no getters anywhere in the bundle, so an unused property read may go
           mangle: { toplevel: true, properties: { builtins: true, regex: new RegExp("^(" + ESPRUINO_MANGLED_PROPS.join("|") + ")$") } },
         })],
       },
