@@ -196,12 +196,6 @@ export function packetLength(p: Packet): number {
   return 1 + varLength(n) + n;
 }
 
-/** packetLength of a PUBLISH (what the link checks against maxPacketBytes). */
-export function publishLength(p: PublishPacket): number {
-  const n = publishRemaining(p);
-  return 1 + varLength(n) + n;
-}
-
 /** Writes a string field: the UTF-8 bytes first, then its 16-bit count in front. */
 function writeStr(s: string, buf: Uint8Array, pos: number): number {
   const end = writeUtf8(s, buf, pos + 2);
