@@ -16,13 +16,6 @@ function settings(): any {
   try { return require("Storage").readJSON("linkguard.json", true); } catch (e) { return undefined; }
 }
 
-/** Bytes of an ASCII string (telemetry here is JSON of numbers and ASCII names). */
-function ascii(s: string): Uint8Array {
-  const b = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) b[i] = s.charCodeAt(i) & 0xff;
-  return b;
-}
-
 /** Start SNTP if the firmware has it; call `go` once the clock is plausible or after 15 s. */
 function whenClockSet(server: string | undefined, go: () => void): void {
   try { require("Wifi").setSNTP(server || "pool.ntp.org", 0); } catch (e) { /* no Wifi module (Linux build, tests) */ }
@@ -53,7 +46,8 @@ function main(): void {
     onAcked: function () { acked++; },
     onMessage: function (topic, payload) { console.log("linkguard c2d " + topic + " " + payload.length + " bytes"); },
   });
-  function publish(text: string): number { sent++; return link.publish(ascii(text), 1); }
+  // telemetry here is JSON of numbers and ASCII names: its binary string is its bytes
+  function publish(text: string): number { sent++; return link.publish(E.toUint8Array(text), 1); }
   const api = {
     publish: publish,
     start: function () { link.start(); },
