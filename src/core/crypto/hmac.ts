@@ -9,15 +9,7 @@ const BLOCK = 64;
 
 /** HMAC-SHA256(key, msg): 32 bytes. Keys longer than the block are hashed first (RFC 2104 §2). */
 export function hmacSha256(key: Uint8Array, msg: Uint8Array): Uint8Array {
-  return hmacWith(sha256, key, msg);
-}
-
-/**
- * HMAC-SHA256 on a given SHA-256 (32-byte digests): the core's, or a platform's native one
- * (Espruino's require("crypto").SHA256).
- */
-export function hmacWith(hash: (m: Uint8Array) => Uint8Array, key: Uint8Array, msg: Uint8Array): Uint8Array {
-  const k = key.length > BLOCK ? hash(key) : key;
+  const k = key.length > BLOCK ? sha256(key) : key;
   const inner = new Uint8Array(BLOCK + msg.length);
   const outer = new Uint8Array(BLOCK + 32);
   let i = 0;
@@ -27,9 +19,9 @@ export function hmacWith(hash: (m: Uint8Array) => Uint8Array, key: Uint8Array, m
     outer[i] = b ^ 0x5c;
   }
   inner.set(msg, BLOCK);
-  outer.set(hash(inner), BLOCK);
+  outer.set(sha256(inner), BLOCK);
   inner.fill(0); // the padded key should not linger in RAM
-  const mac = hash(outer);
+  const mac = sha256(outer);
   outer.fill(0);
   return mac;
 }
