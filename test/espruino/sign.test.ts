@@ -4,15 +4,21 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import ts from "typescript";
-import { makeStandin } from "./standin.js";
+import { makeStandin, Standin } from "./standin.js";
 import { portableSign, sasTokenWith } from "../../src/core/hub/sas.js";
 import { prng } from "../helpers/mqtt.js";
 
-function loadNativeSign(): { sign: (k: string, d: string) => string | null; dispose: () => void } {
+/** A stand-in with sign.ts loaded as ES5 (as `exports`), after `prelude`. */
+function standinWithSign(prelude = ""): Standin {
   const src = readFileSync("src/platform/espruino/sign.ts", "utf8");
   const js = ts.transpileModule(src, { compilerOptions: { target: ts.ScriptTarget.ES5, module: ts.ModuleKind.CommonJS } }).outputText;
   const st = makeStandin();
-  st.run("var exports = {};\n" + js);
+  st.run(prelude + "\nvar exports = {};\n" + js);
+  return st;
+}
+
+function loadNativeSign(): { sign: (k: string, d: string) => string | null; dispose: () => void } {
+  const st = standinWithSign();
   const sign = st.run("exports.nativeSign()") as (k: string, d: string) => string | null;
   return { sign, dispose: () => st.dispose() };
 }
@@ -53,11 +59,8 @@ test("nativeSign refuses what portableSign refuses: an empty key and a key that 
 });
 
 test("without require(\"crypto\").SHA256 the port says so at once", () => {
-  const src = readFileSync("src/platform/espruino/sign.ts", "utf8");
-  const js = ts.transpileModule(src, { compilerOptions: { target: ts.ScriptTarget.ES5, module: ts.ModuleKind.CommonJS } }).outputText;
-  const st = makeStandin();
+  const st = standinWithSign("var realRequire = require; require = function (n) { if (n === 'crypto') throw new Error('Module \"crypto\" not found'); return realRequire(n); };");
   try {
-    st.run("var exports = {};\n" + js + "\nvar realRequire = require; require = function (n) { if (n === 'crypto') throw new Error('Module \"crypto\" not found'); return realRequire(n); };");
     assert.throws(() => st.run("exports.nativeSign()"), /needs require\("crypto"\)\.SHA256/);
   } finally {
     st.dispose();

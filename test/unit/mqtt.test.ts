@@ -33,6 +33,15 @@ function expectError(bytes: Uint8Array, code: string, at: number, max = MAX) {
 
 const pick = <T>(r: () => number, xs: T[]): T => xs[Math.floor(r() * xs.length)];
 
+/** utf8Length and writeUtf8 give exactly Node's UTF-8 bytes for s (lone surrogates as U+FFFD). */
+function assertEncodesLikeNode(s: string): void {
+  const want = Buffer.from(s, "utf8");
+  const buf = new Uint8Array(utf8Length(s));
+  assert.equal(buf.length, want.length, s);
+  writeUtf8(s, buf, 0);
+  assert.deepEqual(Buffer.from(buf), want);
+}
+
 describe("utf8", () => {
   const samples = ["", "devices/dev1", "é", "€uro", "中文/主题", "𝄞 music", "😀😀", "\u007f\u0080\u07ff\u0800\uffff", "a\ud83d\ude00b"];
 
@@ -48,16 +57,10 @@ describe("utf8", () => {
   });
 
   test("a lone surrogate is written as U+FFFD, as Node writes it", () => {
-    for (const s of ["\ud800", "a\udc00b", "\ud83d", "x\ud83dy", "\ude00\ud83d"]) {
-      const want = Buffer.from(s, "utf8");
-      const buf = new Uint8Array(utf8Length(s));
-      assert.equal(buf.length, want.length);
-      writeUtf8(s, buf, 0);
-      assert.deepEqual(Buffer.from(buf), want);
-    }
+    for (const s of ["\ud800", "a\udc00b", "\ud83d", "x\ud83dy", "\ude00\ud83d"]) assertEncodesLikeNode(s);
   });
 
-  test("strings of 65535 bytes decode whole (chunked building, mixed widths)", () => {
+  test("long strings decode whole (mixed widths; 65535 ASCII bytes)", () => {
     const s = "ab€𝄞é".repeat(5000).slice(0, 20000);
     const buf = new Uint8Array(utf8Length(s));
     writeUtf8(s, buf, 0);
@@ -103,11 +106,7 @@ describe("utf8", () => {
       assert.equal(readUtf8(bytes, 0, bytes.length), want !== null && want.indexOf("\u0000") < 0 ? want : null);
       let s = "";
       for (let j = Math.floor(r() * 6); j > 0; j--) s += String.fromCharCode(pick(r, [0x41, 0x7f, 0x80, 0x7ff, 0x800, 0xd800, 0xdbff, 0xdc00, 0xdfff, 0xfffd, 0xffff]));
-      const enc = Buffer.from(s, "utf8");
-      const out = new Uint8Array(utf8Length(s));
-      assert.equal(out.length, enc.length);
-      writeUtf8(s, out, 0);
-      assert.deepEqual(Buffer.from(out), enc);
+      assertEncodesLikeNode(s);
     }
   });
 
@@ -547,11 +546,10 @@ describe("the client's decoder (decodeFromServer, feedFromServer: what the link 
 describe("the link's unchecked encoders", () => {
   const pool = (n: number) => { const u = new Uint8Array(n + 3).subarray(3); u.fill(0xee); return u; };
   const r = prng(2024);
-  const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)];
   const text = (max: number): string => {
     let s = "";
     const n = Math.floor(r() * max);
-    for (let i = 0; i < n; i++) s += pick(["a", "Z", "/", "%", "=", "-", "ü", "€", "😀", "\u07ff", "\u0800"]);
+    for (let i = 0; i < n; i++) s += pick(r, ["a", "Z", "/", "%", "=", "-", "ü", "€", "😀", "\u07ff", "\u0800"]);
     return s;
   };
   // payload sizes around the remaining-length boundaries (1, 2, 3 length bytes)
@@ -564,7 +562,7 @@ describe("the link's unchecked encoders", () => {
       assert.deepEqual(Array.from(connectUnchecked(c, alloc)), Array.from(encode(c, alloc)), JSON.stringify(c));
       const qos = r() < 0.5 ? 0 : 1;
       const topic = "devices/d" + text(60) + "/messages/events/" + text(200);
-      const pl = new Uint8Array(pick(sizes));
+      const pl = new Uint8Array(pick(r, sizes));
       for (let j = 0; j < pl.length; j += 97) pl[j] = j & 0xff;
       const p: PublishPacket = { type: "publish", topic, payload: pl, qos, dup: qos === 1 && r() < 0.5, retain: false, packetId: qos === 1 ? 1 + Math.floor(r() * 65535) : 0 };
       assert.deepEqual(Array.from(publishUnchecked(p, alloc)), Array.from(encode(p, alloc)), topic);

@@ -3,10 +3,9 @@
 import type { SignFn } from "../../core/hub/sas.js";
 
 /**
- * The link's signing port on Espruino's own primitives: atob/btoa and require("crypto").SHA256
- * (binary strings in, an ArrayBuffer out), with HMAC (RFC 2104, block 64) built on it. The
- * bundle carries no SHA-256 or base64 of its own: an Espruino build without the crypto module
- * stops here with that said, rather than failing at the first connect.
+ * atob/btoa and require("crypto").SHA256 (binary strings in, an ArrayBuffer out), with HMAC
+ * (RFC 2104, block 64) built on them. An Espruino build without the crypto module stops here
+ * with that said, rather than failing at the first connect.
  */
 export function nativeSign(): SignFn {
   let sha: (m: string) => ArrayBuffer;
