@@ -36,3 +36,18 @@ export function nextRng(x: number): number {
 export function rngUnit(x: number): number {
   return (x >>> 0) / 4294967296;
 }
+
+/**
+ * A 32-bit seed from device-unique text: the device id, a MAC address, a hardware RNG draw, the
+ * clock — whatever the platform has, joined into one string (FNV-1a over its char codes). Two
+ * devices of a fleet then draw different backoffs even where the engine's RNG is the same on
+ * every boot (Espruino's E.hwRand on Linux and ESP32, XS's Math.random on lin: ENGINES.md).
+ */
+export function seedFrom(material: string): number {
+  let h = 0x811c9dc5 | 0;
+  for (let i = 0; i < material.length; i++) {
+    h ^= material.charCodeAt(i) & 0xffff;
+    h = mul32(h, 0x01000193);
+  }
+  return h | 0;
+}

@@ -4,10 +4,10 @@
 // takeover: a second client with the same client id kicks the device, which reconnects after its
 // backoff, and, when the other client keeps coming back, suspects a duplicate identity and backs
 // off to its cap instead of fighting.
-import { test, before, after } from "node:test";
+import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { ChildProcess, spawn, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { ChildProcess, spawn } from "node:child_process";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, connect as netConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +16,9 @@ import { validateConfig } from "../../src/core/config.js";
 import { createNodeEngine } from "../../src/platform/node/engine.js";
 import { makeCerts } from "../../src/sim/certs.js";
 import { SimDevice, waitFor } from "../../src/sim/device.js";
+import { need, requireNeed, skipUnless } from "../helpers/needs.js";
+
+const MOSQUITTO = need("mosquitto");
 
 const DEVICE_ID = "dev-0001";
 const KEY = Buffer.from("mosquitto-interop-test-key-32byt").toString("base64");
@@ -29,13 +32,6 @@ let port = 0;
 let caPem = "";
 const devices: SimDevice[] = [];
 const clients: mqtt.MqttClient[] = [];
-
-/** mosquitto from PATH or Debian's /usr/sbin; null if absent */
-function findMosquitto(): string | null {
-  for (const p of ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto", "/usr/local/bin/mosquitto"]) if (existsSync(p)) return p;
-  const w = spawnSync("sh", ["-c", "command -v mosquitto"], { encoding: "utf8" });
-  return w.status === 0 && w.stdout.trim() ? w.stdout.trim() : null;
-}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -56,11 +52,9 @@ function canConnect(p: number): Promise<boolean> {
   });
 }
 
+describe("interop with Debian's mosquitto", { skip: skipUnless(MOSQUITTO) }, () => {
 before(async () => {
-  const bin = findMosquitto();
-  if (!bin) {
-    throw new Error("the mosquitto binary is not installed: run `apt-get update && apt-get install -y mosquitto` (CI's .ci/run installs it)");
-  }
+  const bin = requireNeed(MOSQUITTO);
   const certs = makeCerts({ names: ["localhost", "127.0.0.1"] });
   caPem = certs.caPem;
   dir = mkdtempSync(join(tmpdir(), "linkguard-mosquitto-"));
@@ -171,4 +165,5 @@ test("a client that keeps taking the id over: the device suspects a duplicate an
   d.publishOne();
   await waitFor(() => d.pending() === 0, 5000, "a PUBACK after the takeover fight");
   assert.ok(d.shell.transport.maxAlive <= 1);
+});
 });

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { nextDelay, ceilingMs, fleetWindowMs } from "../../src/core/backoff.js";
 import { BackoffConfig } from "../../src/core/config.js";
-import { nextRng, rngUnit, seedRng } from "../../src/core/rand.js";
+import { nextRng, rngUnit, seedFrom, seedRng } from "../../src/core/rand.js";
 
 const B: BackoffConfig = { jitter: "full", baseMs: 1000, factor: 2, capMs: 60000, floorMs: 0, stableMs: 30000 };
 
@@ -134,4 +134,19 @@ test("fleet mode: a first refusal retries soon (within W/20 above the floor), a 
     const second = nextDelay(b, "throttled", 2, 0, u).delayMs;
     assert.ok(second >= 50000 && second <= 120000, `second refusal ${second}`);
   }
+});
+
+test("seedFrom: device-unique material gives distinct seeds, and the same material the same seed", () => {
+  // what a device shell passes when its RNG is the same on every boot (E.hwRand on Espruino)
+  const seen = new Set<number>();
+  for (let i = 0; i < 10000; i++) seen.add(seedFrom("dev-" + i + "|1804289383"));
+  assert.ok(seen.size >= 9998, `${10000 - seen.size} collisions in 10,000 ids`);
+  assert.equal(seedFrom("dev-0001|1804289383"), seedFrom("dev-0001|1804289383"));
+  assert.notEqual(seedFrom("dev-0001|1"), seedFrom("dev-0001|2"));
+  // neighbouring ids draw unrelated first jitters
+  const first = (id: string) => rngUnit(nextRng(seedRng(seedFrom(id + "|1804289383"))));
+  const u: number[] = [];
+  for (let i = 0; i < 2000; i++) u.push(first("dev-" + String(i).padStart(4, "0")));
+  assert.ok(Math.abs(mean(u) - 0.5) < 0.03, `mean first draw ${mean(u)}`);
+  assert.ok(Math.abs(first("dev-0001") - first("dev-0002")) > 1e-6);
 });
