@@ -108,8 +108,14 @@ export const LIMITS = freeze({
 
 export const JITTER_MODES: readonly JitterMode[] = freeze(["full", "equal", "decorrelated"] as JitterMode[]);
 export const OVERFLOW_POLICIES: readonly OverflowPolicy[] = freeze(["drop-oldest", "refuse-new"] as OverflowPolicy[]);
-/** deviceId: 1..128 characters from this set (IoT Hub's device identity rules) */
-export const DEVICE_ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.%_*?!(),:=@$'+";
+/**
+ * deviceId: 1..128 characters from this set: IoT Hub's device identity rules without "+" and "#".
+ * The hub accepts those two in an id, but its MQTT endpoint takes the id raw in topic names
+ * (devices/{id}/messages/events/...; the Azure SDKs stopped percent-encoding it), where MQTT 3.1.1
+ * §4.7.1 makes them wildcards: no PUBLISH to such a topic is valid, so such a device cannot talk
+ * MQTT at all (azure-docs issue 89606). Refused here with that reason.
+ */
+export const DEVICE_ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.%_*?!(),:=@$'";
 export const DEVICE_ID_MAX = 128;
 /** the decoded symmetric key's size in bytes */
 export const KEY_BYTES = freeze({ min: 16, max: 64 });
@@ -342,7 +348,8 @@ export function validateConfig(input: unknown): ConfigResult {
   if (!has(keys, "deviceId")) fail(errors, "$.deviceId", "required", "required");
   else if (typeof o.deviceId !== "string") fail(errors, "$.deviceId", "type", "must be a string");
   else if (o.deviceId.length < 1 || o.deviceId.length > DEVICE_ID_MAX) fail(errors, "$.deviceId", "range", "must be 1.." + DEVICE_ID_MAX + " characters");
-  else if (!isDeviceIdChars(o.deviceId)) fail(errors, "$.deviceId", "format", "may contain only A-Z a-z 0-9 and - . % _ * ? ! ( ) , : = @ $ ' +");
+  else if (/[+#]/.test(o.deviceId)) fail(errors, "$.deviceId", "format", "contains \"+\" or \"#\": IoT Hub allows them in ids, but over MQTT the id is part of topic names, where they are wildcards (MQTT 3.1.1 §4.7.1): such a device cannot publish; choose an id without them");
+  else if (!isDeviceIdChars(o.deviceId)) fail(errors, "$.deviceId", "format", "may contain only A-Z a-z 0-9 and - . % _ * ? ! ( ) , : = @ $ '");
   else deviceId = o.deviceId;
 
   const auth = validateAuth(errors, o, keys, host, deviceId);

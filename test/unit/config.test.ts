@@ -54,7 +54,9 @@ test("host and deviceId formats", () => {
   assert.deepEqual(errs({ ...MIN, host: "bad host!", deviceId: "a/b" }), [["$.host", "format"], ["$.deviceId", "format"]]);
   assert.deepEqual(errs({ ...MIN, host: 5, deviceId: "x".repeat(129) }), [["$.host", "type"], ["$.deviceId", "range"]]);
   assert.deepEqual(errs({ ...MIN, deviceId: "" }), [["$.deviceId", "range"]]);
-  assert.ok(validateConfig({ ...MIN, deviceId: "A-z.0%_*?!(),:=@$'+" }).ok);
+  assert.ok(validateConfig({ ...MIN, deviceId: "A-z.0%_*?!(),:=@$'" }).ok);
+  assert.deepEqual(errs({ ...MIN, deviceId: "a+b" }), [["$.deviceId", "format"]]);
+  assert.deepEqual(errs({ ...MIN, deviceId: "a#b" }), [["$.deviceId", "format"]]);
 });
 
 test("auth must be exactly one of symmetricKey or sasToken", () => {

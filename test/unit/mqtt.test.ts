@@ -574,6 +574,19 @@ describe("the link's unchecked encoders", () => {
     }
   });
 
+  test("subscribeUnchecked sizes and writes every filter, not only the first (up to the hub's 5)", () => {
+    for (let n = 1; n <= 5; n++) {
+      const subs = [];
+      for (let i = 0; i < n; i++) subs.push({ topic: "$iothub/f" + i + "/" + text(40) + "/#", qos: (i % 2) as 0 | 1 });
+      const sub: SubscribePacket = { type: "subscribe", packetId: 7, subscriptions: subs };
+      const bytes = subscribeUnchecked(sub);
+      assert.deepEqual(Array.from(bytes), Array.from(encode(sub)), JSON.stringify(sub));
+      const f = feed(EMPTY_DECODER, bytes, 1 << 20);
+      assert.equal(f.error, null);
+      assert.equal((f.packets[0] as SubscribePacket).subscriptions.length, n);
+    }
+  });
+
   test("an allocator that returns the wrong size is still refused", () => {
     const p: PublishPacket = { type: "publish", topic: "t", payload: b(1), qos: 1, dup: false, retain: false, packetId: 1 };
     assert.throws(() => publishUnchecked(p, (n: number) => new Uint8Array(n - 1)), /alloc\(\d+\) returned/);

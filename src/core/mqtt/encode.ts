@@ -395,7 +395,9 @@ export function publishUnchecked(p: PublishPacket, alloc?: (n: number) => Uint8A
 
 /** A SUBSCRIBE to one valid topic filter. */
 export function subscribeUnchecked(p: SubscribePacket, alloc?: (n: number) => Uint8Array): Uint8Array {
-  const rem = 5 + utf8Length(p.subscriptions[0].topic);
+  // §3.8.2-3.8.3: packet id, then each filter as a length-prefixed string and its QoS byte
+  let rem = 2;
+  for (let i = 0; i < p.subscriptions.length; i++) rem += 3 + utf8Length(p.subscriptions[i].topic);
   const buf = packetBuffer((SUBSCRIBE << 4) | 2, rem, alloc);
   writeSubscribe(p, buf, buf.length - rem);
   return buf;
