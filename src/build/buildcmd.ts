@@ -17,6 +17,8 @@ Validates the device configuration and writes the firmware for a target:
   moddable  DIR/moddable/manifest.json      the manifest with the validated configuration
             DIR/moddable/modules/           linkguard-core.js (preloaded) and main.js
             DIR/moddable/certs/             the hub's root CAs as DER resources
+  The files that hold the device key (linkguard.js, linkguard.min.js, linkguard.json,
+  manifest.json) are written owner-only (0600).
 
   --target T      moddable or espruino (required)
   --manifest FILE a Moddable manifest whose config.linkguard is the device configuration;
@@ -26,7 +28,7 @@ Validates the device configuration and writes the firmware for a target:
                   espruino-esp32 for espruino); pins and LED patterns
   --ca FILE       PEM of the CA that signs the hub's certificate (default: DigiCert Global
                   Root G2, Azure IoT Hub's root; use the emulator's CA for linkguard hub)
-  --out DIR       default dist
+  --out DIR       default dist; FILE and DIR paths are relative to the current folder
 
 Exit codes: 0 built, 1 the configuration is invalid or the build failed, 2 usage errors.`;
 

@@ -48,7 +48,7 @@ options:
                      diag,traffic); command replies are always shown
   --control PORT     also take the commands on this TCP port on 127.0.0.1 (0 picks a free one):
                      one command a line, the reply on the same connection, e.g.
-                     echo "drop dev-0001" | nc 127.0.0.1 PORT
+                     echo "drop dev-0001" | nc -N 127.0.0.1 PORT
   --no-stdin         do not read commands from stdin
   --seed K           seed for lingers and generated keys (default ${GENERATED_SEED})
   -h, --help         this text

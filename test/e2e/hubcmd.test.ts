@@ -70,7 +70,7 @@ class HubProcess {
   }
 }
 
-/** One command on the control port; resolves with the reply (the connection is closed after a pause). */
+/** One command on the control port, as `echo LINE | nc -N 127.0.0.1 PORT` sends it: the hub replies and closes. */
 function control(port: number, line: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = tcpConnect({ host: "127.0.0.1", port });
@@ -79,11 +79,8 @@ function control(port: number, line: string): Promise<string> {
       text += b.toString("utf8");
     });
     s.on("error", reject);
-    s.on("connect", () => s.write(line + "\n"));
-    setTimeout(() => {
-      s.destroy();
-      resolve(text);
-    }, 300);
+    s.on("connect", () => s.end(line + "\n"));
+    s.on("close", () => resolve(text));
   });
 }
 
