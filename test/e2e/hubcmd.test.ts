@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PassThrough } from "node:stream";
 import { PACKAGE_ROOT } from "../../src/cli/files.js";
 import { createNodeEngine } from "../../src/platform/node/engine.js";
 import { SimDevice, waitFor } from "../../src/sim/device.js";
@@ -16,6 +17,7 @@ import { FAULT_KINDS, type Fault } from "../../src/sim/faults.js";
 import { fleetDeviceConfig } from "../../src/sim/fleet.js";
 import type { HubEmulator } from "../../src/sim/hub.js";
 import { DROP_LINGER_MS, preview, runCommand, TrafficTally, type ConsoleContext } from "../../src/sim/hubconsole.js";
+import { hubCommand } from "../../src/sim/hubcmd.js";
 import { makeRegistry } from "../../src/sim/registry.js";
 import { reconnectDelays } from "../../src/sim/timeline.js";
 
@@ -178,6 +180,51 @@ describe("linkguard hub: commands while it runs, and each device's traffic", () 
       assert.ok(!hub.out.join("\n").includes(d.symmetricKey) && !hub.err.join("\n").includes(d.symmetricKey), "a key was printed");
     }
     assert.ok(!hub.out.join("\n").includes("SharedAccessSignature"), "a token was printed");
+  });
+});
+
+describe("linkguard hub --show", () => {
+  for (const show of ["traffic", "diag"]) {
+    test(`--show ${show}: stdout keeps only the ${show} lines besides the banner and replies`, async () => {
+      const out = new PassThrough();
+      const err = new PassThrough();
+      const stdin = new PassThrough();
+      let text = "";
+      out.on("data", (b: Buffer) => (text += b.toString()));
+      err.resume();
+      const d = mkdtempSync(join(tmpdir(), "linkguard-hubshow-"));
+      writeFileSync(join(d, "devices.json"), JSON.stringify(registry));
+      const ac = new AbortController();
+      const run = hubCommand(["--port", "0", "--devices", join(d, "devices.json"), "--write-certs", d, "--show", show], { stdout: out, stderr: err, stdin, signal: ac.signal });
+      let device: SimDevice | null = null;
+      try {
+        await waitFor(() => /port \d+/.test(text), 10000, "the port line");
+        const port = Number(/port (\d+)/.exec(text)![1]);
+        const cfg = fleetDeviceConfig("localhost", port, ID, KEY, { keepaliveSec: 5 });
+        device = new SimDevice({ cfg, engine: createNodeEngine(cfg, 3), ca: readFileSync(join(d, "ca.pem"), "utf8"), address: "127.0.0.1", ratePerS: 10, seed: 3 });
+        device.start();
+        await waitFor(() => device!.counts().acknowledged >= 2, 10000, "telemetry acknowledged");
+        stdin.write("status\n");
+        await waitFor(() => /^status at /m.test(text), 5000, "the status reply");
+      } finally {
+        if (device) await device.stop(2000);
+        ac.abort();
+        assert.equal(await run, 0);
+        rmSync(d, { recursive: true, force: true });
+      }
+      const telemetry = /^\S+ dev-\d+ telemetry /m.test(text);
+      const diag = /^\{"time"/m.test(text);
+      assert.equal(telemetry, show === "traffic", "telemetry lines");
+      assert.equal(diag, show === "diag", "diagnostic JSON lines");
+    });
+  }
+
+  test("--show, --control: bad values exit 2", async () => {
+    const sink = new PassThrough();
+    sink.resume();
+    for (const bad of [["--show", "everything"], ["--show"], ["--control", "70000"], ["--control", "x"]]) {
+      assert.equal(await hubCommand(bad, { stdout: sink, stderr: sink }), 2, bad.join(" "));
+    }
   });
 });
 
