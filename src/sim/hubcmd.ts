@@ -49,7 +49,8 @@ options:
   --control PORT     also take the commands on this TCP port on 127.0.0.1 (0 picks a free one):
                      one command a line, the reply on the same connection, e.g.
                      echo "drop dev-0001" | nc -N 127.0.0.1 PORT
-  --no-stdin         do not read commands from stdin
+  --no-stdin         do not read commands from stdin (for a hub started with & in an interactive
+                     shell, which stops a background job that reads the terminal; use --control)
   --seed K           seed for lingers and generated keys (default ${GENERATED_SEED})
   -h, --help         this text
 
