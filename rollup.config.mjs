@@ -5,6 +5,7 @@
 //   moddable   src/platform/moddable/core.ts -> "linkguard/core" (ES2020 module, preloaded)
 //              firmware/moddable/main.ts     -> "main" (imports the core by that name)
 //   xs         the same core entry as one ES2020 script defining globalThis.linkguard (xsnap tests)
+import { readFileSync } from "node:fs";
 import { dirname, join, resolve as resolvePath } from "node:path";
 import { fileURLToPath } from "node:url";
 import typescript from "@rollup/plugin-typescript";
@@ -19,11 +20,23 @@ export const MODDABLE_EXTERNALS = [
   "embedded:io/socket/tcp", "embedded:io/socket/tcp/tls",
 ];
 
+/**
+ * The declaration files a tsconfig includes from node_modules, as `types` names too: in a user's
+ * install npm hoists @moddable/typings out of the package, where the tsconfig's paths miss it,
+ * and a `types` name is looked up in every node_modules above.
+ */
+function typingsOf(tsconfig) {
+  const c = JSON.parse(readFileSync(join(ROOT, tsconfig), "utf8"));
+  return (c.include || []).filter((p) => p.startsWith("node_modules/") && p.endsWith(".d.ts")).map((p) => p.slice("node_modules/".length, -".d.ts".length));
+}
+
 function ts(tsconfig, target, extra) {
   return typescript({
     tsconfig: join(ROOT, tsconfig),
-    compilerOptions: Object.assign({ target: target, module: "ESNext", noEmit: false, declaration: false, sourceMap: false, outDir: undefined, rootDir: undefined }, extra || {}),
+    compilerOptions: Object.assign({ target: target, module: "ESNext", noEmit: false, declaration: false, sourceMap: false, outDir: undefined, rootDir: undefined, types: typingsOf(tsconfig) }, extra || {}),
     include: ["src/**/*.ts", "firmware/**/*.ts", "node_modules/@moddable/typings/**/*.d.ts"],
+    // the patterns above are the package's, wherever `linkguard build` runs (default: process.cwd())
+    filterRoot: ROOT,
     noEmitOnError: true,
   });
 }

@@ -6,6 +6,7 @@ import { isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL, fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { validateConfig, describeConfigError, isLoopbackHost, DeviceConfig } from "../core/config.js";
+import { PACKAGE_ROOT, writePrivateFile } from "../cli/files.js";
 
 const HELP = `usage: linkguard build --target moddable|espruino [--manifest FILE] [--config FILE] [--board NAME] [--ca FILE] [--out DIR]
 
@@ -16,6 +17,8 @@ Validates the device configuration and writes the firmware for a target:
   moddable  DIR/moddable/manifest.json      the manifest with the validated configuration
             DIR/moddable/modules/           linkguard-core.js (preloaded) and main.js
             DIR/moddable/certs/             the hub's root CAs as DER resources
+  The files that hold the device key (linkguard.js, linkguard.min.js, linkguard.json,
+  manifest.json) are written owner-only (0600).
 
   --target T      moddable or espruino (required)
   --manifest FILE a Moddable manifest whose config.linkguard is the device configuration;
@@ -25,12 +28,14 @@ Validates the device configuration and writes the firmware for a target:
                   espruino-esp32 for espruino); pins and LED patterns
   --ca FILE       PEM of the CA that signs the hub's certificate (default: DigiCert Global
                   Root G2, Azure IoT Hub's root; use the emulator's CA for linkguard hub)
-  --out DIR       default dist
+  --out DIR       default dist; FILE and DIR paths are relative to the current folder
 
 Exit codes: 0 built, 1 the configuration is invalid or the build failed, 2 usage errors.`;
 
-/** The repository root, from build/src/build/ (compiled) or src/build/. */
-const ROOT = fileURLToPath(new URL(import.meta.url.includes("/build/src/") ? "../../../" : "../../", import.meta.url));
+/** The package's own files (hardware/, manifests/, rollup.config.mjs); the user's paths resolve against the cwd. */
+const ROOT = PACKAGE_ROOT;
+/** What the command says of each file that holds the device key (written by writePrivateFile). */
+const PRIVATE_NOTE = "holds the device key: written 0600 (owner only)";
 
 const DEFAULT_BOARD: { [target: string]: string } = { moddable: "esp32-devkitc", espruino: "espruino-esp32" };
 const CERTS = ["DigiCertGlobalRootG2", "BaltimoreCyberTrustRoot"];
@@ -107,11 +112,12 @@ async function buildEspruino(cfg: DeviceConfig, board: Board, caPem: string | un
     const dir = join(out, "espruino");
     mkdirSync(dir, { recursive: true });
     const prelude = "var LINKGUARD_SETTINGS = " + JSON.stringify(settings) + ";\n";
-    writeFileSync(join(dir, "linkguard.js"), "// linkguard for Espruino — settings (they hold the device key: keep this file private), then the runtime\n" + prelude + code);
-    writeFileSync(join(dir, "linkguard.min.js"), prelude + min);
-    writeFileSync(join(dir, "linkguard.json"), JSON.stringify(settings) + "\n");
+    writePrivateFile(join(dir, "linkguard.js"), "// linkguard for Espruino — settings (they hold the device key: keep this file private), then the runtime\n" + prelude + code);
+    writePrivateFile(join(dir, "linkguard.min.js"), prelude + min);
+    writePrivateFile(join(dir, "linkguard.json"), JSON.stringify(settings) + "\n");
     const rt = sizes(min);
     log(`espruino: ${join(dir, "linkguard.min.js")}`);
+    log(`  each of linkguard.js, linkguard.min.js, linkguard.json ${PRIVATE_NOTE}`);
     log(`  runtime ${rt.bytes} bytes minified, ${rt.gzip} gzipped (goal 16384 minified); settings ${Buffer.byteLength(prelude)} bytes; readable ${Buffer.byteLength(code)} bytes`);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
@@ -136,8 +142,9 @@ async function buildModdable(cfg: DeviceConfig, board: Board, manifest: any, caP
     m.config.ca = "LinkguardCa.der";
   }
   delete m.$comment;
-  writeFileSync(join(dir, "manifest.json"), JSON.stringify(m, null, 2) + "\n");
+  writePrivateFile(join(dir, "manifest.json"), JSON.stringify(m, null, 2) + "\n");
   log(`moddable: ${join(dir, "manifest.json")} (build with: cd ${dir} && mcconfig -d -m -p ${board.target} ssid=... password=...)`);
+  log(`  manifest.json ${PRIVATE_NOTE}`);
   for (const f of ["linkguard-core.js", "main.js"]) {
     const s = sizes(readFileSync(join(dir, "modules", f), "utf8"));
     log(`  modules/${f} ${s.bytes} bytes, ${s.gzip} gzipped`);

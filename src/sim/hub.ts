@@ -36,6 +36,10 @@ export interface HubOptions {
   onDiag?: (rec: object) => void;
   /** human-readable notes (listening, refused handshakes, protocol violations); never secrets */
   log?: (text: string) => void;
+  /** every telemetry message, as the hub receives it (the record received() keeps) */
+  onTelemetry?: (deviceId: string, m: ReceivedMessage) => void;
+  /** cloud-to-device traffic: a message queued, sent on a link (again, with DUP), acknowledged */
+  onC2d?: (e: C2dEvent) => void;
   /** diagnostics kept in memory for diagnostics(); default 100000 (counts in stats() are exact) */
   maxDiagnostics?: number;
 }
@@ -48,6 +52,20 @@ export interface ReceivedMessage {
   qos: 0 | 1;
   /** wall clock, ms */
   atMs: number;
+}
+
+/** One step of a cloud-to-device message (HubOptions.onC2d). */
+export interface C2dEvent {
+  deviceId: string;
+  /** queued by sendC2d; sent in a PUBLISH (dup on a redelivery); acknowledged by the device's PUBACK */
+  kind: "queued" | "sent" | "acked";
+  /** the hub's number of the message (its $.mid is "{deviceId}-{seq}") */
+  seq: number;
+  topic: string;
+  payload: Uint8Array;
+  /** the PUBLISH packet id ("sent", "acked") */
+  packetId?: number;
+  dup?: boolean;
 }
 
 export interface HubStats {
@@ -212,6 +230,7 @@ export function usernameOk(username: string | undefined, hubName: string, device
 type Phase = "awaitConnect" | "authorizing" | "withheld" | "up" | "ended";
 
 interface C2dMessage {
+  seq: number;
   topic: string;
   payload: Buffer;
   /** times sent; a redelivery (deliveries > 0) carries DUP */
@@ -291,6 +310,8 @@ class Hub {
   private readonly rand: () => number;
   private readonly onDiag: ((rec: object) => void) | null;
   private readonly log: (text: string) => void;
+  private readonly onTelemetry: ((deviceId: string, m: ReceivedMessage) => void) | null;
+  private readonly onC2d: ((e: C2dEvent) => void) | null;
   private readonly maxDiagnostics: number;
   private readonly devices = new Map<string, Device>();
   private readonly sockets = new Set<Socket>();
@@ -327,6 +348,8 @@ class Hub {
     this.rand = seededRandom(opts.seed ?? 1);
     this.onDiag = opts.onDiag ?? null;
     this.log = opts.log ?? (() => {});
+    this.onTelemetry = opts.onTelemetry ?? null;
+    this.onC2d = opts.onC2d ?? null;
     this.maxDiagnostics = opts.maxDiagnostics ?? 100000;
     for (const d of opts.registry.devices) {
       this.devices.set(d.deviceId, {
@@ -556,8 +579,10 @@ class Hub {
         const prefix = "devices/" + dev.id + "/messages/events/";
         if (!p.topic.startsWith(prefix)) return this.violation(link, "400003", "PUBLISH to a topic the device may not use: " + p.topic);
         const payload = typeof p.payload === "string" ? Buffer.from(p.payload) : p.payload;
-        dev.received.push({ topic: p.topic, payload: Uint8Array.from(payload), dup: p.dup === true, qos: p.qos, atMs: Date.now() });
+        const m: ReceivedMessage = { topic: p.topic, payload: Uint8Array.from(payload), dup: p.dup === true, qos: p.qos, atMs: Date.now() };
+        dev.received.push(m);
         if (p.qos === 1) this.send(link, { cmd: "puback", messageId: p.messageId });
+        if (this.onTelemetry) this.onTelemetry(dev.id, m);
         return;
       }
       case "puback": {
@@ -566,6 +591,7 @@ class Hub {
         link.inflight.delete(p.messageId ?? -1);
         const i = dev.queue.indexOf(m);
         if (i >= 0) dev.queue.splice(i, 1);
+        if (this.onC2d) this.onC2d({ deviceId: dev.id, kind: "acked", seq: m.seq, topic: m.topic, payload: m.payload, packetId: p.messageId });
         return;
       }
       case "subscribe": {
@@ -754,12 +780,15 @@ class Hub {
     const seq = this.nextC2dSeq++;
     let bag = "%24.mid=" + encodeStrict(dev.id + "-" + seq) + "&%24.to=" + encodeStrict("/devices/" + dev.id + "/messages/deviceBound");
     for (const [k, v] of Object.entries(properties ?? {})) bag += "&" + encodeStrict(k) + "=" + encodeStrict(v);
-    dev.queue.push({
+    const m: C2dMessage = {
+      seq,
       topic: "devices/" + dev.id + "/messages/devicebound/" + bag,
       payload: typeof payload === "string" ? Buffer.from(payload, "utf8") : Buffer.from(payload),
       deliveries: 0,
       onLink: 0,
-    });
+    };
+    dev.queue.push(m);
+    if (this.onC2d) this.onC2d({ deviceId: dev.id, kind: "queued", seq, topic: m.topic, payload: m.payload });
     this.deliverC2d(dev);
   }
 
@@ -774,6 +803,7 @@ class Hub {
       link.inflight.set(messageId, m);
       m.onLink = link.id;
       this.send(link, { cmd: "publish", topic: m.topic, payload: m.payload, qos: 1, dup: m.deliveries > 0, retain: false, messageId });
+      if (this.onC2d) this.onC2d({ deviceId: dev.id, kind: "sent", seq: m.seq, topic: m.topic, payload: m.payload, packetId: messageId, dup: m.deliveries > 0 });
       m.deliveries++;
     }
   }

@@ -1,13 +1,18 @@
 // `linkguard hub`: the IoT Hub emulator alone, for real devices on the LAN or other clients.
 // Prints where it listens, the hub name and where the CA is, then one diagnostic JSON line per
-// connection event until Ctrl-C (exit 0). Usage errors exit 2; a failure to start exits 1.
+// connection event and one text line per telemetry or C2D message, until Ctrl-C or `quit`
+// (exit 0). Takes fault injections while it runs: commands on stdin, or on a loopback control
+// port (hubconsole.ts). Usage errors exit 2; a failure to start exits 1.
 import { existsSync, writeFileSync } from "node:fs";
+import { createServer as createTcpServer, type Server, type Socket } from "node:net";
 import { hostname, networkInterfaces } from "node:os";
 import { join } from "node:path";
-import type { Writable } from "node:stream";
+import { createInterface, type Interface } from "node:readline";
+import type { Readable, Writable } from "node:stream";
 import { makeCerts, readCa, writeCerts, CERT_FILES } from "./certs.js";
-import { DiagWriter } from "./diaglog.js";
+import { DiagWriter, type DiagRecord } from "./diaglog.js";
 import { isLoopback, startHub, type HubEmulator } from "./hub.js";
+import { COMMAND_HELP, formatC2d, formatTelemetry, runCommand, TrafficTally, type ConsoleContext, type Reply } from "./hubconsole.js";
 import { loadRegistry, makeRegistry, type Registry } from "./registry.js";
 
 const DEFAULT_PORT = 8883;
@@ -17,7 +22,11 @@ const GENERATED_SEED = 1;
 export const HUB_HELP = `usage: linkguard hub [options]
 
 Runs the IoT Hub emulator alone: MQTT 3.1.1 over TLS 1.2/1.3, IoT Hub's username, SAS token
-and topic rules, and its diagnostic log (one JSON line per connection event, on stdout).
+and topic rules, and its diagnostic log (one JSON line per connection event, on stdout). Each
+device's telemetry and cloud-to-device messages are shown as they happen, one text line each
+(time, device, topic, size, a printable preview); diagnostic lines are the only stdout lines
+that begin with "{". Faults are injected while it runs: type a command on stdin (help lists
+them), or send it to the control port.
 
 options:
   --port P           TCP port (default ${DEFAULT_PORT}; 0 picks a free one)
@@ -35,10 +44,19 @@ options:
   --linger MIN-MAX   ms the hub keeps a dropped link "connected" before 404104 (default 200-2000)
   --admit N          new connections admitted per second (default 100, an S1 unit)
   --diag FILE        also append the diagnostic lines to FILE
+  --show LIST        what stdout shows besides the banner: diag, traffic, or both (default
+                     diag,traffic); command replies are always shown
+  --control PORT     also take the commands on this TCP port on 127.0.0.1 (0 picks a free one):
+                     one command a line, the reply on the same connection, e.g.
+                     echo "drop dev-0001" | nc -N 127.0.0.1 PORT
+  --no-stdin         do not read commands from stdin (for a hub started with & in an interactive
+                     shell, which stops a background job that reads the terminal; use --control)
   --seed K           seed for lingers and generated keys (default ${GENERATED_SEED})
   -h, --help         this text
 
-Ctrl-C stops the hub.
+Ctrl-C (or the command quit) stops the hub.
+
+${COMMAND_HELP}
 `;
 
 interface HubArgs {
@@ -52,6 +70,10 @@ interface HubArgs {
   admit: number | null;
   diag: string | null;
   seed: number;
+  showDiag: boolean;
+  showTraffic: boolean;
+  control: number | null;
+  stdin: boolean;
   help: boolean;
 }
 
@@ -60,7 +82,8 @@ type Parsed = { ok: true; args: HubArgs } | { ok: false; error: string };
 function parseArgs(argv: string[]): Parsed {
   const a: HubArgs = {
     port: DEFAULT_PORT, devices: null, bind: "127.0.0.1", writeCerts: null, hubName: null, plaintext: false,
-    linger: null, admit: null, diag: null, seed: GENERATED_SEED, help: false,
+    linger: null, admit: null, diag: null, seed: GENERATED_SEED, showDiag: true, showTraffic: true, control: null,
+    stdin: true, help: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -79,6 +102,23 @@ function parseArgs(argv: string[]): Parsed {
       case "--plaintext":
         a.plaintext = true;
         break;
+      case "--no-stdin":
+        a.stdin = false;
+        break;
+      case "--show": {
+        const v = value();
+        const parts = v === null ? [] : v.split(",");
+        if (parts.length === 0 || parts.some((x) => x !== "diag" && x !== "traffic")) return need("diag, traffic or diag,traffic");
+        a.showDiag = parts.includes("diag");
+        a.showTraffic = parts.includes("traffic");
+        break;
+      }
+      case "--control": {
+        const v = value();
+        if (v === null || !/^\d{1,5}$/.test(v) || Number(v) > 65535) return need("a port number 0-65535");
+        a.control = Number(v);
+        break;
+      }
       case "--port": {
         const v = value();
         if (v === null || !/^\d{1,5}$/.test(v) || Number(v) > 65535) return need("a port number 0-65535");
@@ -158,6 +198,8 @@ function certNames(bind: string, hubName: string): string[] {
 export interface HubCommandIo {
   stdout?: Writable;
   stderr?: Writable;
+  /** commands, one a line; default process.stdin when stdout is the process's too, else none */
+  stdin?: Readable | null;
   /** stops the hub like Ctrl-C (for tests and embedding) */
   signal?: AbortSignal;
 }
@@ -220,14 +262,24 @@ export async function hubCommand(argv: string[], io: HubCommandIo = {}): Promise
   }
 
   const diagFile = a.diag ? new DiagWriter({ file: a.diag }) : null;
+  const traffic = new TrafficTally();
   let hub: HubEmulator;
   try {
     hub = await startHub({
       port: a.port, bind: a.bind, registry, plaintext: a.plaintext, certs, seed: a.seed,
       lingerMs: a.linger ?? undefined, admitPerS: a.admit ?? undefined,
       onDiag: (rec) => {
-        say(JSON.stringify(rec));
+        traffic.diag(rec as DiagRecord);
+        if (a.showDiag) say(JSON.stringify(rec));
         if (diagFile) diagFile.write(rec);
+      },
+      onTelemetry: (deviceId, m) => {
+        traffic.telemetry(deviceId);
+        if (a.showTraffic) say(formatTelemetry(deviceId, m));
+      },
+      onC2d: (e) => {
+        traffic.c2d(e);
+        if (a.showTraffic) say(formatC2d(e, Date.now()));
       },
       log: (text) => warn(text),
     });
@@ -236,26 +288,88 @@ export async function hubCommand(argv: string[], io: HubCommandIo = {}): Promise
     return 1;
   }
 
+  let requestStop = (): void => {};
+  const stopRequested = new Promise<void>((resolve) => {
+    requestStop = resolve;
+  });
+  const ctx: ConsoleContext = {
+    hub, deviceIds: registry.devices.map((d) => d.deviceId), lingerMs: a.linger ?? { min: 200, max: 2000 }, traffic,
+    stop: () => requestStop(),
+  };
+
+  let control: Server | null = null;
+  const controlSockets = new Set<Socket>();
+  if (a.control !== null) {
+    const server = createTcpServer((sock) => {
+      controlSockets.add(sock);
+      sock.on("close", () => controlSockets.delete(sock));
+      sock.on("error", () => {});
+      const rl = createInterface({ input: sock, terminal: false });
+      rl.on("line", (line) => {
+        const r = runCommand(line, ctx);
+        if (!sock.writable) return;
+        sock.write((r.ok ? r.lines : ["error: " + r.error]).map((l) => l + "\n").join(""));
+      });
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(a.control ?? 0, "127.0.0.1", () => {
+          server.off("error", reject);
+          resolve();
+        });
+      });
+    } catch (e) {
+      warn("linkguard hub: --control: cannot listen on 127.0.0.1:" + a.control + ": " + (e as Error).message);
+      await hub.close();
+      return 1;
+    }
+    control = server;
+  }
+
   say("linkguard hub: listening on " + a.bind + " port " + hub.port + (a.plaintext ? " (plain TCP)" : " (MQTT over TLS)"));
   say("hub name: " + hub.hubName + "   (username " + hub.hubName + "/{deviceId}/?api-version=2021-04-12)");
   say("devices: " + registry.devices.length + " " + (generated ? "generated (dev-0001..; seed " + a.seed + ")" : "from " + a.devices));
   if (!a.plaintext) say("CA: " + caWhere);
-  say("diagnostic lines follow; Ctrl-C stops");
+  const addr = control ? control.address() : null;
+  if (addr && typeof addr === "object") say("control: 127.0.0.1 port " + addr.port + " (one command a line)");
+  const input = !a.stdin ? null : io.stdin !== undefined ? io.stdin : io.stdout ? null : process.stdin;
+  say("shown: " + [a.showDiag ? "diagnostic JSON lines" : "", a.showTraffic ? "telemetry and C2D lines" : ""].filter((x) => x).join(", ") +
+    (input ? "; type help for the fault commands" : "") + "; Ctrl-C stops");
 
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off("SIGINT", stop);
-      process.off("SIGTERM", stop);
-      io.signal?.removeEventListener("abort", stop);
-      resolve();
-    };
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
-    if (io.signal) {
-      if (io.signal.aborted) stop();
-      else io.signal.addEventListener("abort", stop);
-    }
-  });
+  const reply = (r: Reply): void => {
+    if (r.ok) for (const l of r.lines) say(l);
+    else warn("error: " + r.error);
+  };
+  let rl: Interface | null = null;
+  let stopping = false;
+  if (input) {
+    rl = createInterface({ input, terminal: false });
+    rl.on("line", (line) => reply(runCommand(line, ctx)));
+    rl.on("close", () => {
+      if (!stopping) warn("linkguard hub: stdin closed: no more commands from it" + (control ? " (the control port still takes them)" : "") + "; Ctrl-C stops");
+    });
+  }
+
+  const stop = (): void => requestStop();
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  if (io.signal) {
+    if (io.signal.aborted) stop();
+    else io.signal.addEventListener("abort", stop);
+  }
+  await stopRequested;
+  stopping = true;
+  process.off("SIGINT", stop);
+  process.off("SIGTERM", stop);
+  io.signal?.removeEventListener("abort", stop);
+  if (rl) rl.close();
+  if (input === process.stdin) process.stdin.pause();
+  if (control) {
+    for (const sock of controlSockets) sock.destroy();
+    const c = control;
+    await new Promise<void>((resolve) => c.close(() => resolve()));
+  }
   await hub.close();
   const s = hub.stats();
   say("linkguard hub: stopped after " + s.connectsAccepted + " accepted connects, " + s.linkCreationConflicts + " conflicts");
