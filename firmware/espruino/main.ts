@@ -46,8 +46,10 @@ function main(): void {
     onAcked: function () { acked++; },
     onMessage: function (topic, payload) { console.log("linkguard c2d " + topic + " " + payload.length + " bytes"); },
   });
-  // telemetry here is JSON of numbers and ASCII names: its binary string is its bytes
-  function publish(text: string): number { sent++; return link.publish(E.toUint8Array(text), 1); }
+  // telemetry here is JSON of numbers and ASCII names: its binary string is its bytes.
+  // A function expression, not a declaration: Espruino binds declarations only when it reaches
+  // them, and the minifier may move one below the code that reads it (guards-espruino.ts).
+  const publish = function (text: string): number { sent++; return link.publish(E.toUint8Array(text), 1); };
   const api = {
     publish: publish,
     start: function () { link.start(); },

@@ -1,0 +1,115 @@
+// One Espruino interpreter (the Linux build, $ESPRUINO_BIN) as a device for the real-engine suite.
+// Each device runs in a temp folder of its own: the Linux build keeps Storage in a fake flash file
+// (espruino.flash) in its current directory. A test talks to it only as a user would, on its
+// console (stdin/stdout REPL): uploading code the way the `espruino` command-line tool does (each
+// line sent with \x10, "echo off"), writing Storage files in chunks, typing expressions.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class EspruinoDevice {
+  readonly dir: string;
+  /** every console line so far (ANSI codes and prompts removed) */
+  readonly lines: string[] = [];
+  private proc: ChildProcess | null = null;
+  private partial = "";
+  private asks = 0;
+
+  constructor(readonly bin: string, readonly name: string) {
+    this.dir = mkdtempSync(join(tmpdir(), "linkguard-espruino-" + name + "-"));
+  }
+
+  /** Power on: start the interpreter (it runs Storage's .bootcde, if any, as a board does at boot). */
+  async boot(): Promise<void> {
+    const p = spawn(this.bin, [], { cwd: this.dir, stdio: ["pipe", "pipe", "pipe"] });
+    this.proc = p;
+    p.stdout!.setEncoding("latin1");
+    p.stdout!.on("data", (d: string) => this.take(d));
+    p.stderr!.on("data", () => { /* the interpreter's own start-up notes */ });
+    p.stdin!.on("error", () => { /* closed at power-off */ });
+    await this.waitFor(/espruino\.com/, 5000);
+    await sleep(200);
+  }
+
+  private take(d: string): void {
+    // eslint-disable-next-line no-control-regex
+    const text = this.partial + d.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
+    const parts = text.split(/\r?\n/);
+    this.partial = parts.pop() as string;
+    for (const l of parts) this.lines.push(l.replace(/^>+/, "").replace(/\r/g, ""));
+  }
+
+  /** Power off (the process exits only on SIGKILL once its console has no more input). */
+  async off(): Promise<void> {
+    const p = this.proc;
+    this.proc = null;
+    if (!p || p.exitCode !== null) return;
+    const gone = new Promise((r) => p.once("exit", r));
+    p.kill("SIGKILL");
+    await gone;
+  }
+
+  dispose(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Type on the console. */
+  type(text: string): void {
+    if (!this.proc) throw new Error(this.name + " is off");
+    this.proc.stdin!.write(text);
+  }
+
+  /** Upload code as the `espruino` tool does: line by line, echo off. */
+  async upload(code: string): Promise<void> {
+    for (const line of code.split("\n")) {
+      if (line.length === 0) continue;
+      this.type("\x10" + line + "\n");
+      await sleep(50);
+    }
+  }
+
+  /** Write a Storage file in chunks, as the `espruino` tool's --storage does. */
+  async writeStorage(file: string, content: string): Promise<void> {
+    const CHUNK = 2048;
+    for (let at = 0; at < content.length || at === 0; at += CHUNK) {
+      const part = JSON.stringify(content.slice(at, at + CHUNK));
+      this.type("\x10require(\"Storage\").write(" + JSON.stringify(file) + "," + part + "," + at + (at === 0 ? "," + content.length : "") + ")\n");
+      await sleep(30);
+    }
+    const back = await this.ask(`require("Storage").read(${JSON.stringify(file)}).length`);
+    if (back !== content.length) throw new Error(`${this.name}: Storage ${file} has ${back} bytes, not ${content.length}`);
+  }
+
+  /** Evaluate an expression on the console and return its value (through JSON). */
+  async ask(expr: string, ms = 5000): Promise<any> {
+    const tag = "@@" + this.name + "#" + ++this.asks + "=";
+    this.type("\x10print(" + JSON.stringify(tag) + "+JSON.stringify(" + expr + "))\n");
+    const line = await this.waitFor(new RegExp("^" + tag.replace(/[#@]/g, "\\$&") + "(.*)$"), ms);
+    const text = line.slice(tag.length);
+    return text === "undefined" || text === "" ? undefined : JSON.parse(text);
+  }
+
+  /** JsVars in use; process.memory() runs a garbage collection first. */
+  async jsVars(): Promise<number> {
+    return this.ask("process.memory().usage");
+  }
+
+  /** The first console line from `from` on that matches. */
+  async waitFor(re: RegExp, ms: number, from = 0): Promise<string> {
+    const end = Date.now() + ms;
+    for (;;) {
+      for (let i = from; i < this.lines.length; i++) if (re.test(this.lines[i])) return this.lines[i];
+      if (this.partial && re.test(this.partial)) return this.partial;
+      if (Date.now() > end) throw new Error(`${this.name}: no console line matching ${re} within ${ms} ms; last lines:\n${this.lines.slice(-15).join("\n")}`);
+      await sleep(25);
+    }
+  }
+
+  /** Lines that match, from `from` on. */
+  matching(re: RegExp, from = 0): string[] {
+    return this.lines.slice(from).filter((l) => re.test(l));
+  }
+}
