@@ -30,7 +30,7 @@ function whenClockSet(server: string | undefined, go: () => void): void {
 
 function main(): void {
   const st = settings();
-  if (!st || !st.config) { console.log("linkguard: no settings (run `linkguard build --target espruino`)"); return; }
+  if (!st || !st.config) { console.log("linkguard: no settings"); return; } // docs/targets.md says how to give them
   const board = st.board || {};
   const led = statusLed(board.statusLed ? { pin: board.statusLed.pin, activeLow: board.statusLed.activeLow, patterns: board.patterns || {} } : null);
   let sent = 0, acked = 0, seq = 0;

@@ -350,7 +350,7 @@ function onClosed(n: Draft, out: Command[], cause: CloseCause, detail: string | 
   switch (n.kind) {
     case "closing":
       // A certificate rejection is fatal even when it arrives as the answer to our own close.
-      if ((cause === "cert" || cause === "ca") && n.after === "wait") afterClose(n, out, nowMs, "halt", "long", cause === "ca" ? "tls.caUnusable" : "tls.certRejected", detail);
+      if (fatal(cause) !== null && n.after === "wait") afterClose(n, out, nowMs, "halt", "long", fatal(cause) as string, detail);
       else afterClose(n, out, nowMs, n.after, n.afterWait, n.code, undefined);
       return;
     case "connecting":
@@ -361,8 +361,7 @@ function onClosed(n: Draft, out: Command[], cause: CloseCause, detail: string | 
       return;
   }
   const wasConnected = n.kind === "connected";
-  // neither can work on a retry: halt with the reason (invariant 7)
-  if (cause === "cert" || cause === "ca") { afterClose(n, out, nowMs, "halt", "long", cause === "ca" ? "tls.caUnusable" : "tls.certRejected", detail); return; }
+  if (fatal(cause) !== null) { afterClose(n, out, nowMs, "halt", "long", fatal(cause) as string, detail); return; }
   let code = cause === "tls" ? "tls.failed" : cause === "remote" ? "remote.close" : "transport.error";
   let kind: WaitKind = "drop";
   if (wasConnected && (cause === "remote" || cause === "error")) {
@@ -375,6 +374,11 @@ function onClosed(n: Draft, out: Command[], cause: CloseCause, detail: string | 
     if (n.quickRemote >= DUPLICATE_AFTER) { code = "duplicate.suspected"; kind = "long"; }
   }
   afterClose(n, out, nowMs, "wait", kind, code, detail);
+}
+
+/** A close no retry can cure (invariant 7): its halting reason, or null. */
+function fatal(cause: CloseCause): string | null {
+  return cause === "cert" ? "tls.certRejected" : cause === "ca" ? "tls.caUnusable" : null;
 }
 
 function onTimer(n: Draft, out: Command[], kind: TimerKind, nowMs: number): void {

@@ -4,7 +4,7 @@
 // console (stdin/stdout REPL): uploading code the way the `espruino` command-line tool does (each
 // line sent with \x10, "echo off"), writing Storage files in chunks, typing expressions.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -52,6 +52,12 @@ export class EspruinoDevice {
     await gone;
   }
 
+  /** Keep the console for a post-mortem: LINKGUARD_ESPRUINO_LOGS=DIR writes DIR/<name>.log. */
+  saveLog(): void {
+    const dir = process.env.LINKGUARD_ESPRUINO_LOGS;
+    if (dir) writeFileSync(join(dir, this.name + ".log"), this.lines.join("\n") + "\n" + this.partial);
+  }
+
   dispose(): void {
     rmSync(this.dir, { recursive: true, force: true });
   }
@@ -83,18 +89,79 @@ export class EspruinoDevice {
     if (back !== content.length) throw new Error(`${this.name}: Storage ${file} has ${back} bytes, not ${content.length}`);
   }
 
-  /** Evaluate an expression on the console and return its value (through JSON). */
+  /**
+   * Evaluate an expression on the console and return its value (through JSON). The Linux build
+   * reads stdin on a thread of its own and queues the characters without a lock
+   * (targets/linux/jshardware.c jshInputThread, src/jsdevices.c jshPushIOCharEvents): while the
+   * interpreter is busy a typed line now and then loses characters (a SyntaxError) or the
+   * interpreter stops on ASSERT(len <= 64) in jsdevices.c. So each line is guarded to run at
+   * most once and retyped after a SyntaxError; an ASSERT is reported as what it is.
+   */
   async ask(expr: string, ms = 5000): Promise<any> {
-    const tag = "@@" + this.name + "#" + ++this.asks + "=";
-    this.type("\x10print(" + JSON.stringify(tag) + "+JSON.stringify(" + expr + "))\n");
-    const line = await this.waitFor(new RegExp("^" + tag.replace(/[#@]/g, "\\$&") + "(.*)$"), ms);
-    const text = line.slice(tag.length);
-    return text === "undefined" || text === "" ? undefined : JSON.parse(text);
+    const n = ++this.asks;
+    const tag = "@@" + this.name + "#" + n + "=";
+    const line = "\x10print(" + JSON.stringify(tag) + "+JSON.stringify(global.__lgAsk===" + n + "?global.__lgVal:(global.__lgAsk=" + n + ",global.__lgVal=(" + expr + "))))\n";
+    const re = new RegExp("^" + tag.replace(/[#@]/g, "\\$&") + "(.*)$");
+    for (let tries = 0; ; tries++) {
+      const from = this.lines.length;
+      this.type(line);
+      const end = Date.now() + ms;
+      for (;;) {
+        const got = this.lines.slice(from).find((l) => re.test(l));
+        if (got !== undefined) {
+          const text = got.slice(tag.length);
+          return text === "undefined" || text === "" ? undefined : JSON.parse(text);
+        }
+        this.checkAlive(from);
+        if (tries < 3 && this.lines.slice(from).some((l) => /^Uncaught SyntaxError/.test(l))) break; // retype
+        if (Date.now() > end) throw new Error(`${this.name}: no answer to ${expr} within ${ms} ms; last lines:\n${this.lines.slice(-15).join("\n")}`);
+        await sleep(25);
+      }
+      await sleep(100);
+    }
+  }
+
+  /** Throws when the interpreter stopped on an internal assertion (see ask). */
+  private checkAlive(from: number): void {
+    const a = this.lines.slice(from).find((l) => /^ASSERT\(/.test(l));
+    if (a) throw new Error(`${this.name}: the Espruino Linux interpreter stopped: ${a} (its console input thread races the interpreter: see EspruinoDevice.ask)`);
   }
 
   /** JsVars in use; process.memory() runs a garbage collection first. */
   async jsVars(): Promise<number> {
     return this.ask("process.memory().usage");
+  }
+
+  /**
+   * Where the JsVars go, from E.dumpVariables() (the Linux build has it): `codeBlocks` are the
+   * blocks of function code strings (`codeStrings` of them), `unlinked` the blocks no variable
+   * links to — the raw allocations mbedTLS makes with jsvMalloc on the Linux build (its
+   * libs/crypto/mbedtls/config.h), which the ESP32 firmware makes in the C heap instead.
+   */
+  async dumpShares(): Promise<{ total: number; codeBlocks: number; codeStrings: number; unlinked: number }> {
+    const from = this.lines.length;
+    const tag = "@@dump-" + this.name + "-" + ++this.asks;
+    this.type("\x10E.dumpVariables();print(" + JSON.stringify(tag) + ")\n");
+    await this.waitFor(new RegExp("^" + tag + "$"), 10000, from);
+    const rows = new Map<number, { size: number; name: string; links: number[] }>();
+    for (const l of this.lines.slice(from)) {
+      const m = /^(\d+),(\d+),(\d+),(.*)$/.exec(l);
+      if (!m) continue;
+      const parts = m[4].split(",");
+      while (parts.length > 0 && parts[parts.length - 1] === "") parts.pop();
+      const links: number[] = [];
+      while (parts.length > 0 && /^\d+$/.test(parts[parts.length - 1])) links.unshift(Number(parts.pop()));
+      rows.set(Number(m[1]), { size: Number(m[2]), name: parts.join(","), links });
+    }
+    const linked = new Set<number>();
+    let total = 0, codeBlocks = 0, codeStrings = 0, unlinked = 0;
+    for (const r of rows.values()) for (const x of r.links) linked.add(x);
+    for (const [ref, r] of rows) {
+      total += r.size;
+      if (r.name === '"\\xFFcod"') for (const t of r.links) { const c = rows.get(t); if (c) { codeBlocks += c.size; codeStrings++; } }
+      if (ref !== 1 && !linked.has(ref)) unlinked += r.size;
+    }
+    return { total, codeBlocks, codeStrings, unlinked };
   }
 
   /** The first console line from `from` on that matches. */
@@ -103,6 +170,7 @@ export class EspruinoDevice {
     for (;;) {
       for (let i = from; i < this.lines.length; i++) if (re.test(this.lines[i])) return this.lines[i];
       if (this.partial && re.test(this.partial)) return this.partial;
+      this.checkAlive(from);
       if (Date.now() > end) throw new Error(`${this.name}: no console line matching ${re} within ${ms} ms; last lines:\n${this.lines.slice(-15).join("\n")}`);
       await sleep(25);
     }

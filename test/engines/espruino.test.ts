@@ -135,7 +135,7 @@ describe("Espruino firmware on the real interpreter", { skip: skipUnless(E), tim
   });
 
   after(async () => {
-    for (const d of Object.values(dev)) { await d.off(); d.dispose(); }
+    for (const d of Object.values(dev)) { await d.off(); d.saveLog(); d.dispose(); }
     await hub?.close();
     if (work) rmSync(work, { recursive: true, force: true });
     console.error("real-engine espruino: " + figures.join("; "));
@@ -305,6 +305,15 @@ describe("Espruino firmware on the real interpreter", { skip: skipUnless(E), tim
     const first = samples[0], last = samples[samples.length - 1];
     const d = dev.storage;
     assert.equal(await d.ask("linkguard.state()"), "connected");
+    // an ESP32 runs .bootcde from memory-mapped flash (jsvNewNativeString: a function's code stays
+    // there, one JsVar per function) and keeps mbedTLS in the C heap; the Linux build copies the
+    // code into RAM and allocates mbedTLS from JsVars. Take both shares out to get the ESP32 figure.
+    const sh = await d.dumpShares();
+    const esp32 = sh.total - sh.unlinked - (sh.codeBlocks - sh.codeStrings);
+    figures.push(`JsVars connected (Storage way) on Linux=${sh.total}: code text ${sh.codeBlocks} in ${sh.codeStrings} functions, mbedTLS ${sh.unlinked}, runtime data ${sh.total - sh.unlinked - sh.codeBlocks}; as an ESP32 holds them=${esp32} (budget 2000)`);
+    const w = await dev.whole.dumpShares();
+    figures.push(`JsVars connected (whole file in RAM) on Linux=${w.total}, mbedTLS ${w.unlinked}, code text ${w.codeBlocks}; as an ESP32 holds them=${w.total - w.unlinked}`);
+    assert.ok(esp32 <= 2000, `${esp32} JsVars while connected as an ESP32 would hold them`);
     await d.ask("linkguard.stop()");
     await until("stopped", () => !hub.connected(IDS.storage));
     await sleep(300);
@@ -314,12 +323,12 @@ describe("Espruino firmware on the real interpreter", { skip: skipUnless(E), tim
     assert.ok(last - first <= 40, `JsVars grew from ${first} to ${last} over the soak: ${samples.join(", ")}`);
   });
 
-  /** Publish at 4/s from the console for SOAK_MS and sample JsVars (after a GC) every 15 s. */
+  /** Publish at 2/s from the console for SOAK_MS and sample JsVars (after a GC) every 15 s. */
   async function runSoak(d: EspruinoDevice): Promise<number[]> {
     await sleep(1500);
     const n0 = hub.received(IDS.storage).length;
     const samples = [await d.jsVars()];
-    await d.ask("(global.soakTimer = setInterval(function () { linkguard.publish(\"soak\"); }, 250))");
+    await d.ask("(global.soakTimer = setInterval(function () { linkguard.publish(\"soak\"); }, 500))");
     const end = Date.now() + SOAK_MS;
     while (Date.now() < end) {
       await sleep(15000);
@@ -330,7 +339,7 @@ describe("Espruino firmware on the real interpreter", { skip: skipUnless(E), tim
     samples.push(await d.jsVars());
     const got = hub.received(IDS.storage).length - n0;
     figures.push(`soak ${SOAK_MS / 1000} s: ${got} messages received, JsVars ${samples.join(",")}`);
-    assert.ok(got >= (SOAK_MS / 250) * 0.9, `only ${got} soak messages arrived`);
+    assert.ok(got >= (SOAK_MS / 500) * 0.9, `only ${got} soak messages arrived`);
     return samples;
   }
 });
