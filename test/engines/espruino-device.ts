@@ -68,6 +68,18 @@ export class EspruinoDevice {
     this.proc.stdin!.write(text);
   }
 
+  /**
+   * Type a short line a character a millisecond: a busy interpreter then takes each character
+   * as an event of its own, and the input thread never appends to an event the interpreter is
+   * reading (the race described at ask()).
+   */
+  async typeSlowly(text: string): Promise<void> {
+    for (const ch of text) {
+      this.type(ch);
+      await sleep(1);
+    }
+  }
+
   /** Upload code as the `espruino` tool does: line by line, echo off. */
   async upload(code: string): Promise<void> {
     for (const line of code.split("\n")) {
@@ -104,7 +116,7 @@ export class EspruinoDevice {
     const re = new RegExp("^" + tag.replace(/[#@]/g, "\\$&") + "(.*)$");
     for (let tries = 0; ; tries++) {
       const from = this.lines.length;
-      this.type(line);
+      await this.typeSlowly(line);
       const end = Date.now() + ms;
       for (;;) {
         const got = this.lines.slice(from).find((l) => re.test(l));
