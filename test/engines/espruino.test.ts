@@ -9,6 +9,8 @@
 //
 // Without ESPRUINO_BIN a developer's `npm test` skips this suite (and says how to enable it);
 // under CI=true it fails instead.
+// LINKGUARD_ESPRUINO_SOAK_MS shortens the memory soak (default 150000) for a quick local run;
+// LINKGUARD_ESPRUINO_LOGS=DIR keeps each device's console as DIR/<device>.log.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
