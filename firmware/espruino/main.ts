@@ -30,7 +30,7 @@ function whenClockSet(server: string | undefined, go: () => void): void {
 
 function main(): void {
   const st = settings();
-  if (!st || !st.config) { console.log("linkguard: no settings (run `linkguard build --target espruino`)"); return; }
+  if (!st || !st.config) { console.log("linkguard: no settings"); return; } // docs/targets.md says how to give them
   const board = st.board || {};
   const led = statusLed(board.statusLed ? { pin: board.statusLed.pin, activeLow: board.statusLed.activeLow, patterns: board.patterns || {} } : null);
   let sent = 0, acked = 0, seq = 0;
@@ -46,8 +46,10 @@ function main(): void {
     onAcked: function () { acked++; },
     onMessage: function (topic, payload) { console.log("linkguard c2d " + topic + " " + payload.length + " bytes"); },
   });
-  // telemetry here is JSON of numbers and ASCII names: its binary string is its bytes
-  function publish(text: string): number { sent++; return link.publish(E.toUint8Array(text), 1); }
+  // telemetry here is JSON of numbers and ASCII names: its binary string is its bytes.
+  // A function expression, not a declaration: Espruino binds declarations only when it reaches
+  // them, and the minifier may move one below the code that reads it (guards-espruino.ts).
+  const publish = function (text: string): number { sent++; return link.publish(E.toUint8Array(text), 1); };
   const api = {
     publish: publish,
     start: function () { link.start(); },

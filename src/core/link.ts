@@ -23,8 +23,11 @@ import { HmacFn } from "./crypto/hmac.js";
 
 export type LinkStateKind = "idle" | "connecting" | "handshaking" | "connected" | "closing" | "waiting" | "halted";
 export type TimerKind = "connect" | "ping" | "rx" | "stable" | "token" | "backoff" | "closeGuard";
-/** How a transport ended, as the shell saw it. "local" confirms a closeTransport. */
-export type CloseCause = "remote" | "error" | "tls" | "cert" | "local";
+/**
+ * How a transport ended, as the shell saw it. "local" confirms a closeTransport; "ca": the TLS
+ * layer could not use the configured CA certificate at all (e.g. mbedTLS could not parse it).
+ */
+export type CloseCause = "remote" | "error" | "tls" | "cert" | "ca" | "local";
 
 /** What a device persists across reboots so a boot loop does not restart at the shortest delay. */
 export interface Persisted { attempt: number; lastError: string }
@@ -347,7 +350,7 @@ function onClosed(n: Draft, out: Command[], cause: CloseCause, detail: string | 
   switch (n.kind) {
     case "closing":
       // A certificate rejection is fatal even when it arrives as the answer to our own close.
-      if (cause === "cert" && n.after === "wait") afterClose(n, out, nowMs, "halt", "long", "tls.certRejected", detail);
+      if (fatal(cause) !== null && n.after === "wait") afterClose(n, out, nowMs, "halt", "long", fatal(cause) as string, detail);
       else afterClose(n, out, nowMs, n.after, n.afterWait, n.code, undefined);
       return;
     case "connecting":
@@ -358,7 +361,7 @@ function onClosed(n: Draft, out: Command[], cause: CloseCause, detail: string | 
       return;
   }
   const wasConnected = n.kind === "connected";
-  if (cause === "cert") { afterClose(n, out, nowMs, "halt", "long", "tls.certRejected", detail); return; }
+  if (fatal(cause) !== null) { afterClose(n, out, nowMs, "halt", "long", fatal(cause) as string, detail); return; }
   let code = cause === "tls" ? "tls.failed" : cause === "remote" ? "remote.close" : "transport.error";
   let kind: WaitKind = "drop";
   if (wasConnected && (cause === "remote" || cause === "error")) {
@@ -371,6 +374,11 @@ function onClosed(n: Draft, out: Command[], cause: CloseCause, detail: string | 
     if (n.quickRemote >= DUPLICATE_AFTER) { code = "duplicate.suspected"; kind = "long"; }
   }
   afterClose(n, out, nowMs, "wait", kind, code, detail);
+}
+
+/** A close no retry can cure (invariant 7): its halting reason, or null. */
+function fatal(cause: CloseCause): string | null {
+  return cause === "cert" ? "tls.certRejected" : cause === "ca" ? "tls.caUnusable" : null;
 }
 
 function onTimer(n: Draft, out: Command[], kind: TimerKind, nowMs: number): void {

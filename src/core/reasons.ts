@@ -16,6 +16,7 @@ export const REASONS: { readonly [code: string]: string } = freeze({
   "transport.error": "the transport failed",
   "tls.failed": "the TLS handshake failed",
   "tls.certRejected": "the hub's certificate was rejected",
+  "tls.caUnusable": "the TLS layer cannot use the configured CA certificate (not DER, or corrupt): rebuild with a valid CA",
   "keepalive.timeout": "nothing received for 1.5x keepalive: the link is half-open",
   "connect.timeout": "no CONNACK within the connect timeout",
   "connack.1": "CONNACK 1: unacceptable protocol version",

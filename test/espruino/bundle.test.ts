@@ -109,8 +109,8 @@ describe("the stand-in itself", () => {
 
 interface Device { st: Standin; counts(): { sent: number; acked: number }; state(): string; stop(): void; start(): void }
 
-function boot(code: string, settings: object, ca?: string): Device {
-  const st = makeStandin({ ca });
+function boot(code: string, settings: object): Device {
+  const st = makeStandin();
   st.run("var LINKGUARD_SETTINGS = " + JSON.stringify(settings) + ";\n" + code);
   const api = () => st.run("global.linkguard") as any;
   return {
@@ -122,7 +122,8 @@ function boot(code: string, settings: object, ca?: string): Device {
   };
 }
 
-function settings(port: number, tls: boolean): object {
+/** The settings as linkguard build writes them: the CA (when TLS) as base64 of its DER. */
+function settings(port: number, tls: boolean, ca?: string): object {
   const r = validateConfig({
     host: "127.0.0.1", port, deviceId: DEVICE, auth: { symmetricKey: KEY }, tls,
     keepaliveSec: 30, connectTimeoutMs: 5000,
@@ -130,7 +131,7 @@ function settings(port: number, tls: boolean): object {
   });
   assert.ok(r.ok, JSON.stringify(!r.ok && r.errors));
   return {
-    config: r.config, telemetryMs: 100,
+    config: r.config, telemetryMs: 100, ca,
     board: { statusLed: { pin: "D2", activeLow: false }, button: { pin: "D0", activeLow: true }, patterns: { connected: [1, 0], waiting: [50, 50], connecting: [20, 20], handshaking: [20, 20] } },
   };
 }
@@ -141,7 +142,7 @@ for (const mode of ["tls", "plaintext"] as const) {
     let dev: Device;
     before(async () => {
       hub = await startHub({ registry, plaintext: mode === "plaintext", lingerMs: { min: 50, max: 150 }, seed: 7 });
-      dev = boot(b.min, settings(hub.port, mode === "tls"), hub.caPem);
+      dev = boot(b.min, settings(hub.port, mode === "tls", mode === "tls" ? Buffer.from(hub.caDer).toString("base64") : undefined));
     });
     after(async () => {
       dev?.st.dispose();
@@ -197,19 +198,33 @@ for (const mode of ["tls", "plaintext"] as const) {
   });
 }
 
-describe("an Espruino device whose CA does not sign the hub", () => {
-  test("halts with tls.certRejected instead of retrying", async () => {
+describe("an Espruino device and its CA", () => {
+  test("a CA that does not sign the hub still connects: Espruino checks no certificate, and linkguard claims no tls.certRejected", async () => {
     const hub = await startHub({ registry, lingerMs: { min: 50, max: 50 } });
     const other = await startHub({ registry, lingerMs: { min: 50, max: 50 } }); // a different CA
-    const dev = boot(b.min, settings(hub.port, true), other.caPem);
+    const dev = boot(b.min, settings(hub.port, true, Buffer.from(other.caDer).toString("base64")));
     try {
-      await until("halted", () => dev.state() === "halted");
-      assert.ok(dev.st.console.some((l) => /tls\.certRejected/.test(l)), dev.st.console.join("\n"));
-      assert.equal(dev.st.connects.tls, 1);
+      await until("connected", () => hub.connected(DEVICE));
+      assert.ok(!dev.st.console.some((l) => /certRejected/.test(l)), dev.st.console.join("\n"));
     } finally {
       dev.st.dispose();
       await hub.close();
       await other.close();
+    }
+  });
+
+  test("a PEM CA (mbedTLS parses only DER) halts with tls.caUnusable after one attempt", async () => {
+    const hub = await startHub({ registry, lingerMs: { min: 50, max: 50 } });
+    const dev = boot(b.min, settings(hub.port, true, hub.caPem));
+    try {
+      await until("halted", () => dev.state() === "halted");
+      assert.ok(dev.st.console.some((l) => /halted tls\.caUnusable/.test(l)), dev.st.console.join("\n"));
+      await sleep(1000);
+      assert.equal(dev.st.console.filter((l) => /connecting/.test(l)).length, 1, dev.st.console.join("\n"));
+      assert.equal(hub.stats().connectAttempts, 0);
+    } finally {
+      dev.st.dispose();
+      await hub.close();
     }
   });
 });

@@ -4,11 +4,14 @@
 // Espruino facts this file is built around (ENGINES.md):
 // - sockets deliver binary strings and take E.toString(bytes); there is no destroy();
 // - the TLS connect callback can fire before the handshake ends (writes are queued), so a
-//   handshake failure can arrive after transportOpened: it is still reported as "tls"/"cert";
+//   handshake failure can arrive after transportOpened: it is still reported as "tls";
+// - its TLS checks no certificate (libs/network/network.c sets MBEDTLS_SSL_VERIFY_NONE), so no
+//   error here is a certificate rejection; a `ca` mbedTLS cannot parse is reported as "ca";
 // - a refused connect can throw synchronously: reported as a close on a fresh turn;
 // - clearTimeout(undefined) throws: only ids that setTimeout returned are cleared.
 
 import { createLinkWith, step, LinkState, LinkEvent, Command, Status, Persisted, CloseCause } from "../../core/link.js";
+import { seedFrom } from "../../core/rand.js";
 import { DeviceConfig } from "../../core/config.js";
 import type { DeviceLink, LinkCallbacks } from "../../core/ports.js";
 import { deliver } from "../../core/app.js";
@@ -17,7 +20,7 @@ import { nativeSign } from "./sign.js";
 export interface ShellOptions extends LinkCallbacks {
   /** a complete configuration (linkguard build validated it and filled in the defaults) */
   cfg: DeviceConfig;
-  /** PEM text, or a Storage file name, of the CA that signs the hub's chain (tls option `ca`) */
+  /** base64 of the DER CA certificate (tls option `ca`, decoded at each connect: mbedTLS on Espruino parses no PEM) */
   ca?: string;
   /** Storage file for the persisted backoff state; default "linkguard.st" */
   stateFile?: string;
@@ -28,16 +31,30 @@ export type Link = DeviceLink;
 /** Monotonic enough: Date.now() in whole ms (Espruino's is fractional). */
 function nowMs(): number { return Math.floor(Date.now()); }
 
-/** How a socket error reads: a certificate failure, another TLS failure, or a plain error. */
-function classify(err: any, tls: boolean, gotData: boolean): CloseCause {
-  const m = String(err && err.message !== undefined ? err.message : err);
-  if (tls && /cert|verif|x509|-0x2700/i.test(m)) return "cert";
+/** What a socket error says: the CA was unusable ("mbedtls_x509_crt_parse of 'ca'"), another TLS failure, or a plain error. */
+function classify(m: string, tls: boolean, gotData: boolean): CloseCause {
+  if (tls && m.indexOf("'ca'") >= 0) return "ca";
   return tls && !gotData ? "tls" : "error";
+}
+
+function text(err: any): string {
+  return String(err && err.message !== undefined ? err.message : err);
+}
+
+/**
+ * A jitter seed that differs between devices and boots: E.hwRand() alone is the same on every
+ * boot of every device (a fixed-seed rand() on the Linux and ESP32 builds), so the device id, the
+ * Wi-Fi MAC where there is one, and the clock join it.
+ */
+function seed(deviceId: string): number {
+  let mac = "";
+  try { mac = require("Wifi").getIP().mac; } catch (e) { /* no Wifi module (Linux build) */ }
+  return seedFrom(deviceId + "|" + mac + "|" + E.hwRand() + "|" + Date.now());
 }
 
 export function runLink(o: ShellOptions): Link {
   const cfg = o.cfg;
-  let s = createLinkWith(cfg, nativeSign(), E.hwRand());
+  let s = createLinkWith(cfg, nativeSign(), seed(cfg.deviceId));
   const timers: { [kind: string]: any } = {};
   const queue: LinkEvent[] = [];
   let busy = false;
@@ -79,14 +96,15 @@ export function runLink(o: ShellOptions): Link {
     closeAsked = false;
     gotData = false;
     const opts: any = { host: host, port: port };
-    if (tls && o.ca) opts.ca = o.ca;
     let k: any;
     try {
+      if (tls && o.ca) opts.ca = atob(o.ca);
       k = require(tls ? "tls" : "net").connect(opts, function () {
         if (sock === k) feed({ type: "transportOpened", gen: gen, epochSec: Math.floor(Date.now() / 1000) });
       });
     } catch (err) {
-      later({ type: "transportClosed", gen: gen, cause: tls ? "tls" : "error", detail: String(err) });
+      const m = text(err);
+      later({ type: "transportClosed", gen: gen, cause: opts.ca === undefined && o.ca && tls ? "ca" : classify(m, tls, false), detail: m });
       return;
     }
     sock = k;
@@ -97,8 +115,8 @@ export function runLink(o: ShellOptions): Link {
     });
     k.on("error", function (err: any) {
       if (sock !== k) return;
-      cause = classify(err, tls, gotData);
-      detail = String(err && err.message !== undefined ? err.message : err);
+      detail = text(err);
+      cause = classify(detail, tls, gotData);
     });
     k.on("close", function () {
       if (sock !== k) return;

@@ -10,7 +10,7 @@ import type { SignFn } from "../../core/hub/sas.js";
 export function nativeSign(): SignFn {
   let sha: (m: string) => ArrayBuffer;
   try { sha = require("crypto").SHA256; } catch (e) { /* checked below */ }
-  if (typeof sha! !== "function") throw new Error("linkguard needs require(\"crypto\").SHA256: use an Espruino build with the crypto module (the ESP32 builds have it)");
+  if (typeof sha! !== "function") throw new Error("linkguard needs require(\"crypto\").SHA256 (a firmware with crypto)");
   const h = function (m: string): string { return E.toString(new Uint8Array(sha(m))); };
   return function (key: string, data: string): string | null {
     // linkguard build validated the key; this keeps a bad one from reaching atob, whose
