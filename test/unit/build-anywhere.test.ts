@@ -5,6 +5,7 @@
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { X509Certificate } from "node:crypto";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -46,7 +47,8 @@ describe("linkguard build from the user's own folder", () => {
     }
     const settings = JSON.parse(readFileSync(join(user, "fw", "espruino", "linkguard.json"), "utf8"));
     assert.equal(settings.config.deviceId, "dev-0001");
-    assert.equal(settings.ca, readFileSync(join(user, "hub-ca.pem"), "utf8"), "--ca read from the user's folder");
+    // the Espruino settings carry the CA as base64 DER (Espruino cannot parse PEM)
+    assert.equal(settings.ca, new X509Certificate(readFileSync(join(user, "hub-ca.pem"), "utf8")).raw.toString("base64"), "--ca read from the user's folder");
     assert.equal(settings.board.name, "espruino-esp32", "the board profile comes from the package's hardware/");
   });
 
