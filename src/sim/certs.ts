@@ -85,6 +85,10 @@ export function makeCerts(opts: MakeCertsOptions = {}): Certs {
       { name: "basicConstraints", cA: true, pathLenConstraint: 0, critical: true },
       { name: "keyUsage", keyCertSign: true, cRLSign: true, critical: true },
       { name: "subjectKeyIdentifier" },
+      // a self-signed CA names itself as its authority: the Moddable SDK's TLS (ssl_cert.js)
+      // matches the chain's last authorityKeyIdentifier against the trusted CA's and fails
+      // with `invalid buffer` on a CA without one (ENGINES.md)
+      { name: "authorityKeyIdentifier", keyIdentifier: ca.generateSubjectKeyIdentifier().getBytes() },
     ]);
     ca.sign(forge.pki.privateKeyFromPem(caKeyPem), sha256());
   }
