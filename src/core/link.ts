@@ -254,14 +254,15 @@ function afterClose(n: Draft, out: Command[], nowMs: number, after: "wait" | "id
   wait(n, out, kind, code, text);
 }
 
-function wait(n: Draft, out: Command[], kind: WaitKind, code: string, text: string | undefined): void {
+/** `lastError`: what to persist as the last error when it is not `code` (a restart keeps the one before it). */
+function wait(n: Draft, out: Command[], kind: WaitKind, code: string, text: string | undefined, lastError?: string): void {
   n.rng = nextRng(n.rng);
   const d = nextDelay(n.setup.cfg.backoff, kind, n.attempt, n.prevHiMs, rngUnit(n.rng));
   n.prevHiMs = d.hiMs;
   if (kind !== "planned") n.attempt = n.attempt + 1;
   enter(n, out, "waiting", code, text, d.delayMs);
   setTimer(n, out, "backoff", d.delayMs);
-  if (kind !== "planned") out.push({ type: "persist", data: { attempt: n.attempt, lastError: code } });
+  if (kind !== "planned") out.push({ type: "persist", data: { attempt: n.attempt, lastError: lastError === undefined ? code : lastError } });
 }
 
 /** Send bytes on the current transport. */
@@ -288,7 +289,7 @@ function onStart(n: Draft, out: Command[], seed: number | undefined, restored: P
   if (n.kind === "halted") { n.authFailures = 0; n.quickRemote = 0; }
   if (restored && restored.attempt > 0 && n.lastCloseMs < 0) {
     n.attempt = restored.attempt - 1;
-    wait(n, out, "drop", "restored", "last error " + restored.lastError);
+    wait(n, out, "drop", "restored", "last error " + restored.lastError, restored.lastError);
     return;
   }
   const floor = n.setup.cfg.backoff.floorMs;
