@@ -272,7 +272,8 @@ function write(n: Draft, out: Command[], bytes: Uint8Array): void {
 
 /** Ask the transport to close; what follows waits for its confirmation (invariant 1). */
 function close(n: Draft, out: Command[], code: string, text: string | undefined, after: "wait" | "idle" | "halt", kind: WaitKind, graceful: boolean): void {
-  if (graceful && n.kind === "connected") write(n, out, DISCONNECT_BYTES);
+  // a copy: the shared constant is read-only on XS (frozen into flash when the core is preloaded)
+  if (graceful && n.kind === "connected") write(n, out, DISCONNECT_BYTES.slice());
   n.after = after;
   n.afterWait = kind;
   enter(n, out, "closing", code, text);
@@ -395,7 +396,7 @@ function onTimer(n: Draft, out: Command[], kind: TimerKind, nowMs: number): void
       return;
     case "ping":
       if (n.kind === "connected") {
-        write(n, out, PINGREQ_BYTES);
+        write(n, out, PINGREQ_BYTES.slice()); // a copy, as for DISCONNECT_BYTES
         setTimer(n, out, "ping", c.keepaliveSec * 1000);
       }
       return;
