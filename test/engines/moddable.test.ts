@@ -87,9 +87,9 @@ describe("Moddable (XS) on the real engine: mcconfig -p lin, mcsim, the emulator
   const prefs = new Prefs();
   const hubs: HubEmulator[] = [];
 
-  async function hub(keyA: string): Promise<HubEmulator> {
+  async function hub(keyA: string, serverCerts?: Certs): Promise<HubEmulator> {
     const h = await startHub({
-      port, certs, lingerMs: { min: 200, max: 400 },
+      port, certs: serverCerts || certs, lingerMs: { min: 200, max: 400 },
       registry: { hubName: "localhost", devices: [{ deviceId: "mod-a", symmetricKey: keyA }, { deviceId: "mod-b", symmetricKey: KEY_B }] },
     });
     hubs.push(h);
@@ -215,6 +215,30 @@ describe("Moddable (XS) on the real engine: mcconfig -p lin, mcsim, the emulator
     } finally {
       await app.stop();
       await closeHubs();
+    }
+  });
+
+  test("what TLS verifies: a chain from another CA, a certificate for another name, an expired one are each refused before MQTT", async () => {
+    const ours = { certPem: certs.caPem, keyPem: certs.caKeyPem };
+    const day = 24 * 3600 * 1000;
+    const cases: { what: string; certs: Certs }[] = [
+      { what: "a chain from another CA", certs: makeCerts({ names: ["localhost", "127.0.0.1"] }) },
+      { what: "a certificate for another name", certs: makeCerts({ names: ["other.example", "192.0.2.7"], ca: ours }) },
+      { what: "an expired certificate", certs: makeCerts({ names: ["localhost", "127.0.0.1"], ca: ours, leafValidity: { notBeforeMs: Date.now() - 10 * day, notAfterMs: Date.now() - day } }) },
+    ];
+    for (const c of cases) {
+      prefs.clear();
+      const h = await hub(KEY_A, c.certs);
+      const app = runApp(sdk, soA, "mod-a (" + c.what + ")");
+      try {
+        const failed = await app.waitFor(/^linkguard waiting (tls\.\S+) in \d+ ms: (.*)$/, 10000);
+        console.error(`real-engine moddable: TLS with ${c.what}: ${failed.match[1]} (${failed.match[2]})`);
+        assert.equal(h.stats().connectAttempts, 0, `${c.what}: a CONNECT reached the hub`);
+        assert.ok(!app.exited(), `${c.what}: the app died`);
+      } finally {
+        await app.stop();
+        await closeHubs();
+      }
     }
   });
 
