@@ -5,6 +5,7 @@
 // its trace() lines read from stdout. Every mcsim started here runs in a process group of its own
 // and is killed with it (xvfb-run, Xvfb and mcsim), also when a test fails.
 import { spawn, spawnSync, ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,8 +27,20 @@ export interface Built {
 }
 
 /**
+ * mcconfig's output folder (-o), kept between runs like a user's own build folder: the first
+ * build compiles XS and the SDK's modules (35-55 s on 2 idle cores, minutes on busy ones), later
+ * builds only what changed (a few s). One per SDK (its path and version), so another SDK never
+ * reuses these objects.
+ */
+export function mcOutputDir(sdk: string): string {
+  let version = "";
+  try { version = readFileSync(join(sdk, "tools", "VERSION"), "utf8").trim(); } catch { /* none */ }
+  return join(tmpdir(), "linkguard-mcconfig-" + createHash("sha256").update(sdk + "\n" + version).digest("hex").slice(0, 12));
+}
+
+/**
  * `linkguard build --target moddable --config CFG --ca CA --out DIR/NAME`, then mcconfig in
- * DIR/NAME/moddable with -o DIR/mc (shared, so a second build compiles only what changed).
+ * DIR/NAME/moddable with -o mcOutputDir(sdk) (shared, so a build compiles only what changed).
  * `mcArgs` are what a user adds on mcconfig's command line (name=value config settings).
  */
 export function buildApp(o: { sdk: string; dir: string; name: string; config: object; caPem: string; mcArgs: string[] }): Built {
@@ -38,7 +51,7 @@ export function buildApp(o: { sdk: string; dir: string; name: string; config: ob
   const b = spawnSync(process.execPath, [CLI, "build", "--target", "moddable", "--config", join(base, "device.json"), "--ca", join(base, "ca.pem"), "--out", base], { encoding: "utf8" });
   if (b.status !== 0) throw new Error(`linkguard build failed (${b.status}):\n${b.stdout}\n${b.stderr}`);
   const app = join(base, "moddable");
-  const out = join(o.dir, "mc");
+  const out = mcOutputDir(o.sdk);
   mkdirSync(out, { recursive: true });
   const t0 = Date.now();
   // -i: an instrumented release build, so the app can read its XS heap (main.ts heapJson)
