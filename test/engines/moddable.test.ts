@@ -12,7 +12,6 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startHub, HubEmulator } from "../../src/sim/hub.js";
@@ -40,17 +39,6 @@ function deviceConfig(deviceId: string, key: string, port: number): object {
     backoff: { jitter: "decorrelated", baseMs: 1000, factor: 2, floorMs: FLOOR_MS, capMs: CAP_MS, stableMs: 5000 },
     token: { lifetimeSec: LIFETIME_SEC, renewMarginSec: RENEW_MARGIN_SEC },
   };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -103,8 +91,11 @@ describe("Moddable (XS) on the real engine: mcconfig -p lin, mcsim, the emulator
   before(async () => {
     sdk = requireNeed(MODDABLE);
     dir = mkdtempSync(join(tmpdir(), "linkguard-moddable-"));
-    port = await freePort();
     certs = makeCerts({ names: ["localhost", "127.0.0.1"] });
+    // the port is built into the app: take a free one from a first hub, then every hub listens there
+    const probe = await startHub({ certs, registry: { hubName: "localhost", devices: [] } });
+    port = probe.port;
+    await probe.close();
     prefs.save();
     // What a user passes on mcconfig's command line: no SNTP (pool.ntp.org is unreachable here;
     // the host's clock is right), a telemetry message every 2 s.
@@ -114,7 +105,7 @@ describe("Moddable (XS) on the real engine: mcconfig -p lin, mcsim, the emulator
     soA = a.so;
     soB = b.so;
     const sizes = a.buildOutput.split("\n").filter((l) => /modules\/|TLS/.test(l)).map((l) => l.trim()).join("; ");
-    console.error(`real-engine moddable: mcconfig ${a.mcconfigMs} ms first (XS compiled), ${b.mcconfigMs} ms for a second device; ${sizes}`);
+    console.error(`real-engine moddable: mcconfig ${a.mcconfigMs} ms, then ${b.mcconfigMs} ms for a second device (XS is compiled on the first build into a cache folder); ${sizes}`);
   });
 
   after(async () => {
@@ -189,6 +180,20 @@ describe("Moddable (XS) on the real engine: mcconfig -p lin, mcsim, the emulator
       // the hub logs the DISCONNECT a few ms after the device sent it and started its wait
       assert.ok(gap >= FLOOR_MS - 50, `reconnected ${gap} ms after the DISCONNECT`);
       assert.equal(h.stats().linkCreationConflicts, 0);
+      assert.equal(h.stats().conflictsWithOpenLink, 0);
+    });
+
+    test("bytes that are no MQTT: a protocol error closes the link from inside the socket's callback, and it reconnects after the floor", async () => {
+      const before = acceptedConnects(h, "mod-a").length;
+      const from = app.lines.length;
+      const at = Date.now();
+      h.inject("mod-a", { kind: "garbage", bytes: 8 });
+      const waiting = await app.waitFor(/^linkguard waiting (protocol\.\S+) in (\d+) ms/, 5000, from);
+      await until("a reconnect after the protocol error", () => acceptedConnects(h, "mod-a").length > before, 15000, app);
+      const gap = acceptedConnects(h, "mod-a")[before] - at;
+      console.error(`real-engine moddable: garbage -> ${waiting.match[1]}, reconnect after ${gap} ms`);
+      assert.ok(gap >= FLOOR_MS);
+      assert.ok(!app.exited(), "mcsim died");
       assert.equal(h.stats().conflictsWithOpenLink, 0);
     });
   });

@@ -123,12 +123,7 @@ export function runLink(o: ShellOptions): Link {
   function stepFailed(ev: LinkEvent, x: unknown): void {
     report("shell.stepFailed", ev.type + ": " + String(x));
     if (sock === null) return;
-    const k = sock;
-    const gen = sockGen;
-    sock = null;
-    pending = [];
-    try { k.close(); } catch { /* closed already */ }
-    queue.push({ type: "transportClosed", gen: gen, cause: "error", detail: "step failed on " + ev.type + ": " + String(x) });
+    gone(sock, sockGen, "error", "step failed on " + ev.type + ": " + String(x));
   }
 
   /** Deliver from a fresh turn (never re-enter the caller). */
@@ -136,12 +131,23 @@ export function runLink(o: ShellOptions): Link {
     Timer.set(() => feed(e), 0);
   }
 
+  /**
+   * Closes k, then tells the core, in a fresh turn: the SDK's sockets must not be closed from
+   * inside their own callbacks (on lin, closing a SecureSocket from its handshake callback
+   * crashed mcsim with a segmentation fault). k is detached at once: nothing more from it counts.
+   */
+  function closeThen(k: AnySocket, e: LinkEvent): void {
+    Timer.set(() => {
+      try { k.close(); } catch { /* closed already (SecureSocket closes itself after an error) */ }
+      feed(e);
+    }, 0);
+  }
+
   function gone(k: AnySocket, gen: number, cause: CloseCause, detail?: string): void {
     if (sock !== k) return;
     sock = null;
     pending = [];
-    try { k.close(); } catch { /* SecureSocket closes itself after reporting */ }
-    later({ type: "transportClosed", gen: gen, cause: cause, detail: detail });
+    closeThen(k, { type: "transportClosed", gen: gen, cause: cause, detail: detail });
   }
 
   function open(gen: number, host: string, port: number, tls: boolean): void {
@@ -218,10 +224,9 @@ export function runLink(o: ShellOptions): Link {
   function close(gen: number): void {
     if (sock === null || gen !== sockGen) return;
     const k = sock;
-    sock = null;
+    sock = null; // nothing more from k counts
     pending = [];
-    k.close(); // synchronous on the SDK sockets: nothing more will arrive from k
-    later({ type: "transportClosed", gen: gen, cause: "local" });
+    closeThen(k, { type: "transportClosed", gen: gen, cause: "local" });
   }
 
   function cancel(kind: string): void {
