@@ -174,10 +174,13 @@ export const PREFS_FILE = "/tmp/modpreferences.json";
 
 export class Prefs {
   private saved: string | null = null;
-  save(): void { this.saved = existsSync(PREFS_FILE) ? readFileSync(PREFS_FILE, "utf8") : null; }
+  private taken = false;
+  save(): void { this.saved = existsSync(PREFS_FILE) ? readFileSync(PREFS_FILE, "utf8") : null; this.taken = true; }
   clear(): void { rmSync(PREFS_FILE, { force: true }); }
   read(): any { return existsSync(PREFS_FILE) ? JSON.parse(readFileSync(PREFS_FILE, "utf8")) : null; }
+  /** puts back what save() found (nothing to do when save() never ran) */
   restore(): void {
+    if (!this.taken) return;
     if (this.saved === null) rmSync(PREFS_FILE, { force: true });
     else writeFileSync(PREFS_FILE, this.saved);
   }
