@@ -147,7 +147,7 @@ async function buildModdable(cfg: DeviceConfig, board: Board, manifest: any, caP
   }
   delete m.$comment;
   writeFileSync(join(dir, "manifest.json"), JSON.stringify(m, null, 2) + "\n");
-  log(`moddable: ${join(dir, "manifest.json")} (build with: cd ${dir} && mcconfig -d -m -p ${board.target} ssid=... password=...)`);
+  log(`moddable: ${join(dir, "manifest.json")} (build with: cd ${dir} && mcconfig -d -m -p ${board.target} ssid=... password=...; on the desktop: mcconfig -m -i -p lin -t build)`);
   for (const f of ["linkguard-core.js", "main.js"]) {
     const s = sizes(readFileSync(join(dir, "modules", f), "utf8"));
     log(`  modules/${f} ${s.bytes} bytes, ${s.gzip} gzipped`);
