@@ -20,7 +20,7 @@ export const MODDABLE_EXTERNALS = [
   "embedded:io/socket/tcp", "embedded:io/socket/tcp/tls",
 ];
 
-function ts(tsconfig, target, extra) {
+export function ts(tsconfig, target, extra) {
   return typescript({
     tsconfig: join(ROOT, tsconfig),
     compilerOptions: Object.assign({ target: target, module: "ESNext", noEmit: false, declaration: false, sourceMap: false, outDir: undefined, rootDir: undefined }, extra || {}),
