@@ -4,6 +4,7 @@
 //   espruino   firmware/espruino/main.ts -> one ES5 script (iife), plus a terser (ecma 5) .min.js
 //   moddable   src/platform/moddable/core.ts -> "linkguard/core" (ES2020 module, preloaded)
 //              firmware/moddable/main.ts     -> "main" (imports the core by that name)
+//              firmware/moddable/led-*.ts    -> "linkguard/led", board IO (the manifest picks one per platform)
 //   xs         the same core entry as one ES2020 script defining globalThis.linkguard (xsnap tests)
 import { readFileSync } from "node:fs";
 import { dirname, join, resolve as resolvePath } from "node:path";
@@ -16,7 +17,7 @@ const CORE_DIR = join(ROOT, "src", "core") + "/";
 
 /** Module specifiers the Moddable SDK provides (never bundled). */
 export const MODDABLE_EXTERNALS = [
-  "timer", "socket", "securesocket", "preference", "sntp", "mc/config", "Resource", "pins/digital", "time",
+  "timer", "socket", "securesocket", "preference", "sntp", "mc/config", "Resource", "pins/digital", "time", "net", "instrumentation", "debug",
   "embedded:io/socket/tcp", "embedded:io/socket/tcp/tls",
 ];
 
@@ -30,7 +31,7 @@ function typingsOf(tsconfig) {
   return (c.include || []).filter((p) => p.startsWith("node_modules/") && p.endsWith(".d.ts")).map((p) => p.slice("node_modules/".length, -".d.ts".length));
 }
 
-function ts(tsconfig, target, extra) {
+export function ts(tsconfig, target, extra) {
   return typescript({
     tsconfig: join(ROOT, tsconfig),
     compilerOptions: Object.assign({ target: target, module: "ESNext", noEmit: false, declaration: false, sourceMap: false, outDir: undefined, rootDir: undefined, types: typingsOf(tsconfig) }, extra || {}),
@@ -125,13 +126,21 @@ export function moddableBuilds(outDir) {
     {
       input: {
         input: join(ROOT, "firmware/moddable/main.ts"),
-        external: MODDABLE_EXTERNALS.concat(["linkguard/core"]),
+        external: MODDABLE_EXTERNALS.concat(["linkguard/core", "linkguard/led"]),
         plugins: [coreAsModule(), ts("tsconfig.moddable.json", "ES2020")],
         onwarn: strictWarn,
       },
       outputs: [{ file: join(outDir, "main.js"), format: "es" }],
     },
-  ];
+  ].concat(["led-digital", "led-none"].map((name) => ({
+    input: {
+      input: join(ROOT, "firmware/moddable/" + name + ".ts"),
+      external: MODDABLE_EXTERNALS,
+      plugins: [ts("tsconfig.moddable.json", "ES2020")],
+      onwarn: strictWarn,
+    },
+    outputs: [{ file: join(outDir, name + ".js"), format: "es" }],
+  })));
 }
 
 /** The core exactly as built for Moddable, as one script for xsnap (defines globalThis.linkguard). */

@@ -9,6 +9,7 @@ import { X509Certificate } from "node:crypto";
 import { validateConfig, describeConfigError, isLoopbackHost, DeviceConfig } from "../core/config.js";
 import { PACKAGE_ROOT, writePrivateFile } from "../cli/files.js";
 import { espruinoGuards, describeGuards } from "./guards-espruino.js";
+import { guardModdable, formatGuardError } from "./guards-moddable.js";
 
 const HELP = `usage: linkguard build --target moddable|espruino [--manifest FILE] [--config FILE] [--board NAME] [--ca FILE] [--out DIR]
 
@@ -140,6 +141,15 @@ async function buildModdable(cfg: DeviceConfig, board: Board, manifest: any, caP
   rmSync(join(dir, "modules"), { recursive: true, force: true });
   mkdirSync(join(dir, "certs"), { recursive: true });
   for (const b of rc.moddableBuilds(join(dir, "modules"))) await rc.runBuild(b);
+  // XS quirks that pass on Node and fail on the device (src/build/guards-moddable.ts)
+  const modules: { [name: string]: string } = {};
+  for (const f of readdirSync(join(dir, "modules"))) modules[f] = readFileSync(join(dir, "modules", f), "utf8");
+  const problems = guardModdable(modules);
+  if (problems.length > 0) {
+    rmSync(join(dir, "modules"), { recursive: true, force: true });
+    for (const p of problems) console.error("linkguard build: " + formatGuardError(p));
+    throw new Error(`${problems.length} problem${problems.length === 1 ? "" : "s"} the device would hit (above); nothing built`);
+  }
   for (const c of CERTS) writeFileSync(join(dir, "certs", c + ".der"), pemToDer(readFileSync(join(ROOT, "manifests", "certs", c + ".pem"), "utf8")));
   const m = JSON.parse(JSON.stringify(manifest));
   m.config = Object.assign({}, m.config || {}, {
@@ -153,12 +163,14 @@ async function buildModdable(cfg: DeviceConfig, board: Board, manifest: any, caP
   }
   delete m.$comment;
   writePrivateFile(join(dir, "manifest.json"), JSON.stringify(m, null, 2) + "\n");
-  log(`moddable: ${join(dir, "manifest.json")} (build with: cd ${dir} && mcconfig -d -m -p ${board.target} ssid=... password=...)`);
+  log(`moddable: ${join(dir, "manifest.json")} (build with: cd ${dir} && mcconfig -d -m -p ${board.target} ssid=... password=...; on the desktop: mcconfig -m -i -p lin -t build)`);
   log(`  manifest.json ${PRIVATE_NOTE}`);
   for (const f of ["linkguard-core.js", "main.js"]) {
     const s = sizes(readFileSync(join(dir, "modules", f), "utf8"));
     log(`  modules/${f} ${s.bytes} bytes, ${s.gzip} gzipped`);
   }
+  log(`  TLS (SecureSocket, TLS 1.2): the hub's chain is verified against the one CA ${m.config.ca || "DigiCertGlobalRootG2.der"}, the host name ` +
+    `against its subjectAltName, and the validity dates (seen on the SDK's lin build: docs/targets.md); a failed check is tls.failed, retried with backoff`);
 }
 
 export async function buildCommand(argv: string[]): Promise<number> {

@@ -257,14 +257,15 @@ function afterClose(n: Draft, out: Command[], nowMs: number, after: "wait" | "id
   wait(n, out, kind, code, text);
 }
 
-function wait(n: Draft, out: Command[], kind: WaitKind, code: string, text: string | undefined): void {
+/** `lastError`: what to persist as the last error when it is not `code` (a restart keeps the one before it). */
+function wait(n: Draft, out: Command[], kind: WaitKind, code: string, text: string | undefined, lastError?: string): void {
   n.rng = nextRng(n.rng);
   const d = nextDelay(n.setup.cfg.backoff, kind, n.attempt, n.prevHiMs, rngUnit(n.rng));
   n.prevHiMs = d.hiMs;
   if (kind !== "planned") n.attempt = n.attempt + 1;
   enter(n, out, "waiting", code, text, d.delayMs);
   setTimer(n, out, "backoff", d.delayMs);
-  if (kind !== "planned") out.push({ type: "persist", data: { attempt: n.attempt, lastError: code } });
+  if (kind !== "planned") out.push({ type: "persist", data: { attempt: n.attempt, lastError: lastError === undefined ? code : lastError } });
 }
 
 /** Send bytes on the current transport. */
@@ -274,7 +275,8 @@ function write(n: Draft, out: Command[], bytes: Uint8Array): void {
 
 /** Ask the transport to close; what follows waits for its confirmation (invariant 1). */
 function close(n: Draft, out: Command[], code: string, text: string | undefined, after: "wait" | "idle" | "halt", kind: WaitKind, graceful: boolean): void {
-  if (graceful && n.kind === "connected") write(n, out, DISCONNECT_BYTES);
+  // a copy: the shared constant is read-only on XS (frozen into flash when the core is preloaded)
+  if (graceful && n.kind === "connected") write(n, out, DISCONNECT_BYTES.slice());
   n.after = after;
   n.afterWait = kind;
   enter(n, out, "closing", code, text);
@@ -291,7 +293,7 @@ function onStart(n: Draft, out: Command[], seed: number | undefined, restored: P
   if (n.kind === "halted") { n.authFailures = 0; n.quickRemote = 0; }
   if (restored && restored.attempt > 0 && n.lastCloseMs < 0) {
     n.attempt = restored.attempt - 1;
-    wait(n, out, "drop", "restored", "last error " + restored.lastError);
+    wait(n, out, "drop", "restored", "last error " + restored.lastError, restored.lastError);
     return;
   }
   const floor = n.setup.cfg.backoff.floorMs;
@@ -402,7 +404,7 @@ function onTimer(n: Draft, out: Command[], kind: TimerKind, nowMs: number): void
       return;
     case "ping":
       if (n.kind === "connected") {
-        write(n, out, PINGREQ_BYTES);
+        write(n, out, PINGREQ_BYTES.slice()); // a copy, as for DISCONNECT_BYTES
         setTimer(n, out, "ping", c.keepaliveSec * 1000);
       }
       return;

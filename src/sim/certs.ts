@@ -31,6 +31,8 @@ export interface MakeCertsOptions {
   names?: string[];
   /** reuse an existing CA (as written by writeCerts) instead of making a new one */
   ca?: { certPem: string; keyPem: string };
+  /** the server certificate's validity, default from 1 day ago to +2 years (tests of expired certificates) */
+  leafValidity?: { notBeforeMs: number; notAfterMs: number };
 }
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -85,6 +87,10 @@ export function makeCerts(opts: MakeCertsOptions = {}): Certs {
       { name: "basicConstraints", cA: true, pathLenConstraint: 0, critical: true },
       { name: "keyUsage", keyCertSign: true, cRLSign: true, critical: true },
       { name: "subjectKeyIdentifier" },
+      // a self-signed CA names itself as its authority: the Moddable SDK's TLS (ssl_cert.js)
+      // matches the chain's last authorityKeyIdentifier against the trusted CA's and fails
+      // with `invalid buffer` on a CA without one (ENGINES.md)
+      { name: "authorityKeyIdentifier", keyIdentifier: ca.generateSubjectKeyIdentifier().getBytes() },
     ]);
     ca.sign(forge.pki.privateKeyFromPem(caKeyPem), sha256());
   }
@@ -93,7 +99,10 @@ export function makeCerts(opts: MakeCertsOptions = {}): Certs {
   const leaf = forge.pki.createCertificate();
   leaf.publicKey = forge.pki.publicKeyFromPem(leafKeys.publicPem);
   leaf.serialNumber = serial();
-  setValidity(leaf, nowMs);
+  if (opts.leafValidity) {
+    leaf.validity.notBefore = new Date(opts.leafValidity.notBeforeMs);
+    leaf.validity.notAfter = new Date(opts.leafValidity.notAfterMs);
+  } else setValidity(leaf, nowMs);
   leaf.setSubject([{ name: "commonName", value: names[0] }]);
   leaf.setIssuer(ca.subject.attributes);
   const altNames = names.map((n) => (isIP(n) ? { type: 7, ip: n } : { type: 2, value: n }));

@@ -298,6 +298,8 @@ test("a restored attempt counter makes a rebooted device wait before its first c
   assert.equal(d.s.kind, "waiting");
   assert.equal(find(c, "openTransport").length, 0);
   assert.ok(find(c, "notify")[0].status.delayMs >= 2000);
+  // the persisted last error stays the one before the restart, not "restored"
+  assert.deepEqual(find(c, "persist")[0].data, { attempt: 4, lastError: "remote.close" });
 });
 
 test("no status text, log or persisted record ever contains the key or the SAS signature", () => {

@@ -1,7 +1,9 @@
 // SHA-256 (FIPS 180-4 §6.2), portable: only 32-bit integer arithmetic through `| 0` and
 // `>>> 0`, no Math.imul, no BigInt. Full blocks are hashed straight from the input; the
-// padded tail (one or two blocks) goes through a preallocated buffer, so a hash allocates
-// only its 32-byte result.
+// padded tail (one or two blocks) goes through a buffer of its own. Every hash allocates its
+// scratch (schedule, running hash, tail) and its 32-byte result: a module-level scratch buffer
+// is frozen into flash when XS preloads the core, and writing into it throws `read-only buffer`
+// (ENGINES.md). The constant tables below are only ever read.
 
 // FIPS 180-4 §4.2.2: the first 32 bits of the fractional parts of the cube roots of the first 64 primes.
 const K = new Int32Array([
@@ -20,15 +22,11 @@ const H0 = new Int32Array([
   0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
 ]);
 
-/** the message schedule, allocated once (§6.2.2 step 1) */
-const W = new Int32Array(64);
-/** the running hash value */
-const H = new Int32Array(8);
-/** the padded tail: at most two blocks (§5.1.1) */
-const TAIL = new Uint8Array(128);
-
-/** Hashes the 64-byte block buf[pos..pos+64) into H (§6.2.2). */
-function block(buf: Uint8Array, pos: number): void {
+/**
+ * Hashes the 64-byte block buf[pos..pos+64) into H (§6.2.2); W is the message schedule
+ * (64 words, §6.2.2 step 1), H the running hash value (8 words).
+ */
+function block(buf: Uint8Array, pos: number, W: Int32Array, H: Int32Array): void {
   let t = 0;
   for (t = 0; t < 16; t++) {
     const p = pos + t * 4;
@@ -62,23 +60,25 @@ function block(buf: Uint8Array, pos: number): void {
 export function sha256(msg: Uint8Array): Uint8Array {
   const len = msg.length;
   let i = 0;
+  const W = new Int32Array(64);
+  const H = new Int32Array(8);
   for (i = 0; i < 8; i++) H[i] = H0[i];
   const full = len - (len % 64);
-  for (i = 0; i < full; i += 64) block(msg, i);
+  for (i = 0; i < full; i += 64) block(msg, i, W, H);
   // §5.1.1: the rest, a 1 bit, zeros, and the 64-bit big-endian bit length
   const rest = len - full;
   const tailLen = rest < 56 ? 64 : 128;
-  TAIL.fill(0);
-  for (i = 0; i < rest; i++) TAIL[i] = msg[full + i];
-  TAIL[rest] = 0x80;
+  const tail = new Uint8Array(tailLen); // the padded tail: one or two blocks (§5.1.1), zeroed
+  for (i = 0; i < rest; i++) tail[i] = msg[full + i];
+  tail[rest] = 0x80;
   const hiBits = Math.floor(len / 0x20000000); // len * 8 / 2^32
   const loBits = (len * 8) >>> 0;
-  TAIL[tailLen - 8] = hiBits >>> 24; TAIL[tailLen - 7] = (hiBits >>> 16) & 0xff;
-  TAIL[tailLen - 6] = (hiBits >>> 8) & 0xff; TAIL[tailLen - 5] = hiBits & 0xff;
-  TAIL[tailLen - 4] = loBits >>> 24; TAIL[tailLen - 3] = (loBits >>> 16) & 0xff;
-  TAIL[tailLen - 2] = (loBits >>> 8) & 0xff; TAIL[tailLen - 1] = loBits & 0xff;
-  block(TAIL, 0);
-  if (tailLen === 128) block(TAIL, 64);
+  tail[tailLen - 8] = hiBits >>> 24; tail[tailLen - 7] = (hiBits >>> 16) & 0xff;
+  tail[tailLen - 6] = (hiBits >>> 8) & 0xff; tail[tailLen - 5] = hiBits & 0xff;
+  tail[tailLen - 4] = loBits >>> 24; tail[tailLen - 3] = (loBits >>> 16) & 0xff;
+  tail[tailLen - 2] = (loBits >>> 8) & 0xff; tail[tailLen - 1] = loBits & 0xff;
+  block(tail, 0, W, H);
+  if (tailLen === 128) block(tail, 64, W, H);
   const out = new Uint8Array(32);
   for (i = 0; i < 8; i++) {
     const v = H[i];

@@ -17,6 +17,7 @@ import SecureSocket from "securesocket";
 import Preference from "preference";
 import Time from "time";
 import { createLink, step } from "../../core/link.js";
+import { seedFrom } from "../../core/rand.js";
 import type { LinkState, LinkEvent, Command, Status, Persisted, CloseCause } from "../../core/link.js";
 import type { DeviceConfig } from "../../core/config.js";
 import type { DeviceLink, LinkCallbacks } from "../../core/ports.js";
@@ -31,6 +32,12 @@ export interface ShellOptions extends LinkCallbacks {
   ca?: ArrayBuffer | HostBuffer;
   /** Preference domain for the persisted backoff state; default "linkguard" */
   domain?: string;
+  /**
+   * device-unique text for the jitter seed besides the device id (e.g. the MAC address): XS's
+   * Math.random is the same sequence on every run on lin (ENGINES.md), so the seed mixes the
+   * device id, this, Math.random() and the clock (seedFrom, src/core/rand.ts)
+   */
+  unique?: string;
 }
 
 export interface Link extends DeviceLink {
@@ -38,6 +45,8 @@ export interface Link extends DeviceLink {
   diagnostics(): { counters: DiagnosticsCounters; events: { atMs: number; state: string; code: number | string; reason: string }[] };
   /** queue the diagnostics as telemetry marked linkguard=diagnostics; returns the message id */
   publishDiagnostics(): number;
+  /** record a fact of the firmware's (e.g. an SNTP timeout) in the diagnostics ring and the log */
+  note(code: string, text: string): void;
 }
 
 /** The SDK socket callback's messages (socket.d.ts). */
@@ -46,21 +55,24 @@ const MSG_ERROR = -2, MSG_DISCONNECT = -1, MSG_CONNECT = 1, MSG_READABLE = 2, MS
 interface AnySocket {
   callback: (message: number, value?: number) => void;
   read(type: typeof ArrayBuffer): ArrayBuffer;
-  write(data: ArrayBuffer): void;
+  /** with data: send it all or throw `can't write all data`; without: the bytes that fit now */
+  write(data?: Uint8Array): number;
   close(): void;
 }
 
 export function runLink(o: ShellOptions): Link {
   const cfg = o.cfg;
   const domain = o.domain || "linkguard";
-  let s = createLink(cfg, undefined, (Math.random() * 0x100000000) | 0);
+  const seed = seedFrom(cfg.deviceId + "|" + (o.unique || "") + "|" + Math.random() + "|" + Date.now() + "|" + Time.ticks);
+  let s = createLink(cfg, undefined, seed);
   const timers: { [kind: string]: Timer | undefined } = {};
   const queue: LinkEvent[] = [];
   let busy = false;
   let sock: AnySocket | null = null;
   let sockGen = 0;
   let connected = false;
-  let pending: ArrayBuffer[] = [];
+  /** bytes accepted from the link, not yet taken by the socket (the first may be partly sent) */
+  let pending: Uint8Array[] = [];
   let nextId = 1;
   const auth = cfg.auth as { symmetricKey?: string; sasToken?: string };
   const diag = new Diagnostics({ capacity: 16, secrets: [auth.symmetricKey || auth.sasToken || ""] });
@@ -72,11 +84,24 @@ export function runLink(o: ShellOptions): Link {
     try {
       while (queue.length > 0) {
         const now = Time.ticks;
-        const r = step(s, queue.shift() as LinkEvent, now);
+        const ev = queue.shift() as LinkEvent;
+        let r;
+        try {
+          r = step(s, ev, now);
+        } catch (x) {
+          stepFailed(ev, x);
+          continue;
+        }
         s = r.state;
         for (let i = 0; i < r.commands.length; i++) {
-          observe(diag, r.commands[i], now);
-          run(r.commands[i]);
+          const c = r.commands[i];
+          try {
+            observe(diag, c, now);
+            run(c);
+          } catch (x) {
+            // an application callback (or the platform) threw: say so, run the rest
+            report("shell.exception", c.type + ": " + String(x));
+          }
         }
       }
     } finally {
@@ -84,17 +109,45 @@ export function runLink(o: ShellOptions): Link {
     }
   }
 
+  function report(code: string, text: string): void {
+    diag.record({ atMs: Time.ticks, state: "", code: code, reason: text });
+    try { if (o.onLog) o.onLog(code, text); } catch { /* the report itself must not throw */ }
+  }
+
+  /**
+   * step() threw (a core bug, or an engine quirk such as a frozen buffer): the event is lost
+   * and the state is the one before it. Report it, and if a transport is alive, close it and
+   * tell the core, so the link backs off and reconnects instead of waiting for bytes whose
+   * meaning it never learnt.
+   */
+  function stepFailed(ev: LinkEvent, x: unknown): void {
+    report("shell.stepFailed", ev.type + ": " + String(x));
+    if (sock === null) return;
+    gone(sock, sockGen, "error", "step failed on " + ev.type + ": " + String(x));
+  }
+
   /** Deliver from a fresh turn (never re-enter the caller). */
   function later(e: LinkEvent): void {
     Timer.set(() => feed(e), 0);
+  }
+
+  /**
+   * Closes k, then tells the core, in a fresh turn: the SDK's sockets must not be closed from
+   * inside their own callbacks (on lin, closing a SecureSocket from its handshake callback
+   * crashed mcsim with a segmentation fault). k is detached at once: nothing more from it counts.
+   */
+  function closeThen(k: AnySocket, e: LinkEvent): void {
+    Timer.set(() => {
+      try { k.close(); } catch { /* closed already (SecureSocket closes itself after an error) */ }
+      feed(e);
+    }, 0);
   }
 
   function gone(k: AnySocket, gen: number, cause: CloseCause, detail?: string): void {
     if (sock !== k) return;
     sock = null;
     pending = [];
-    try { k.close(); } catch { /* SecureSocket closes itself after reporting */ }
-    later({ type: "transportClosed", gen: gen, cause: cause, detail: detail });
+    closeThen(k, { type: "transportClosed", gen: gen, cause: cause, detail: detail });
   }
 
   function open(gen: number, host: string, port: number, tls: boolean): void {
@@ -139,26 +192,41 @@ export function runLink(o: ShellOptions): Link {
     };
   }
 
+  /**
+   * Hands the socket as much as it says fits (write() with no argument: its free send space,
+   * after TLS overhead), a piece at a time: SecureSocket throws `can't write all data` for more.
+   * What does not fit waits, in order, for MSG_WRITABLE. A socket that throws anyway is dead.
+   */
   function flush(k: AnySocket): void {
     while (pending.length > 0 && sock === k) {
-      try { k.write(pending[0]); } catch { return; } // no room yet: wait for MSG_WRITABLE
-      pending.shift();
+      const head = pending[0];
+      let room = 0;
+      try {
+        room = k.write();
+        if (room <= 0) return; // wait for MSG_WRITABLE
+        const n = room < head.length ? room : head.length;
+        k.write(n === head.length ? head : head.subarray(0, n));
+        if (n === head.length) pending.shift();
+        else pending[0] = head.subarray(n);
+      } catch (x) {
+        gone(k, sockGen, "error", "write failed with " + room + " bytes free: " + String(x));
+        return;
+      }
     }
   }
 
   function write(gen: number, bytes: Uint8Array): void {
     if (sock === null || gen !== sockGen) return;
-    pending.push(bytes.slice().buffer);
+    pending.push(bytes); // only read here (the socket copies what it takes): no copy of our own
     flush(sock);
   }
 
   function close(gen: number): void {
     if (sock === null || gen !== sockGen) return;
     const k = sock;
-    sock = null;
+    sock = null; // nothing more from k counts
     pending = [];
-    k.close(); // synchronous on the SDK sockets: nothing more will arrive from k
-    later({ type: "transportClosed", gen: gen, cause: "local" });
+    closeThen(k, { type: "transportClosed", gen: gen, cause: "local" });
   }
 
   function cancel(kind: string): void {
@@ -220,5 +288,6 @@ export function runLink(o: ShellOptions): Link {
       feed({ type: "publish", msg: diagnosticsMessage(diag, id, Time.ticks) });
       return id;
     },
+    note(code, text) { report(code, text); },
   };
 }
