@@ -1,8 +1,8 @@
 // One Espruino interpreter (the Linux build, $ESPRUINO_BIN) as a device for the real-engine suite.
 // Each device runs in a temp folder of its own: the Linux build keeps Storage in a fake flash file
-// (espruino.flash) in its current directory. A test talks to it only as a user would, on its
-// console (stdin/stdout REPL): uploading code the way the `espruino` command-line tool does (each
-// line sent with \x10, "echo off"), writing Storage files in chunks, typing expressions.
+// (espruino.flash) in its current directory. Code and Storage files reach it from files (as
+// `espruino file.js` runs a file; Storage written with the device off, as an upload tool does),
+// and a test talks to it as a user would on its console (stdin/stdout REPL): typing expressions.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -22,9 +22,13 @@ export class EspruinoDevice {
     this.dir = mkdtempSync(join(tmpdir(), "linkguard-espruino-" + name + "-"));
   }
 
-  /** Power on: start the interpreter (it runs Storage's .bootcde, if any, as a board does at boot). */
-  async boot(): Promise<void> {
-    const p = spawn(this.bin, [], { cwd: this.dir, stdio: ["pipe", "pipe", "pipe"] });
+  /**
+   * Power on: start the interpreter (it runs Storage's .bootcde, if any, as a board does at boot),
+   * and run `script` (a file in this device's folder) as `espruino script.js` does: the way a file
+   * reaches the Linux build without its console (see ask for why the console is kept for short lines).
+   */
+  async boot(script?: string): Promise<void> {
+    const p = spawn(this.bin, script ? [script] : [], { cwd: this.dir, stdio: ["pipe", "pipe", "pipe"] });
     this.proc = p;
     p.stdout!.setEncoding("latin1");
     p.stdout!.on("data", (d: string) => this.take(d));
@@ -80,25 +84,37 @@ export class EspruinoDevice {
     }
   }
 
-  /** Upload code as the `espruino` tool does: line by line, echo off. */
-  async upload(code: string): Promise<void> {
-    for (const line of code.split("\n")) {
-      if (line.length === 0) continue;
-      this.type("\x10" + line + "\n");
-      await sleep(50);
-    }
+  /** Run a file that `linkguard build` wrote, whole, as `espruino linkguard.min.js` does: power on with it. */
+  async bootWith(fileName: string, content: string): Promise<void> {
+    writeFileSync(join(this.dir, fileName), content, "latin1");
+    await this.boot(fileName);
   }
 
-  /** Write a Storage file in chunks, as the `espruino` tool's --storage does. */
-  async writeStorage(file: string, content: string): Promise<void> {
-    const CHUNK = 2048;
-    for (let at = 0; at < content.length || at === 0; at += CHUNK) {
-      const part = JSON.stringify(content.slice(at, at + CHUNK));
-      this.type("\x10require(\"Storage\").write(" + JSON.stringify(file) + "," + part + "," + at + (at === 0 ? "," + content.length : "") + ")\n");
-      await sleep(30);
+  /**
+   * Write Storage files with the device off, as the `espruino` tool's Storage upload does
+   * (require("Storage").write of the file's bytes), from a loader script run once: the content
+   * reaches the interpreter from a file, not through the Linux build's racy console input (ask).
+   * Reads each file back and compares its length.
+   */
+  async writeStorage(files: { [name: string]: string }): Promise<void> {
+    if (this.proc) throw new Error(this.name + ": writeStorage needs the device off");
+    const names = Object.keys(files);
+    let loader = "";
+    names.forEach((name, i) => {
+      writeFileSync(join(this.dir, "upload-" + i), files[name], "latin1");
+      // in 2 KB pieces (write(name, piece, offset, size)), as upload tools send a file
+      loader += "(function(){var t=require(\"fs\").readFileSync(\"upload-" + i + "\");for(var o=0;o<t.length;o+=2048)require(\"Storage\").write(" + JSON.stringify(name) + ",t.substr(o,2048),o,t.length);})();\n";
+      loader += "print(\"@@stored " + name + " \"+require(\"Storage\").read(" + JSON.stringify(name) + ").length);\n";
+    });
+    writeFileSync(join(this.dir, "upload.js"), loader);
+    const from = this.lines.length;
+    await this.boot("upload.js");
+    for (const name of names) {
+      const line = await this.waitFor(new RegExp("^@@stored " + name.replace(/\./g, "\\.") + " \\d+$"), 10000, from);
+      const n = Number(line.split(" ")[2]);
+      if (n !== Buffer.byteLength(files[name], "latin1")) throw new Error(`${this.name}: Storage ${name} has ${n} bytes, not ${files[name].length}`);
     }
-    const back = await this.ask(`require("Storage").read(${JSON.stringify(file)}).length`);
-    if (back !== content.length) throw new Error(`${this.name}: Storage ${file} has ${back} bytes, not ${content.length}`);
+    await this.off();
   }
 
   /**

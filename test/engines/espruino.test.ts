@@ -1,7 +1,7 @@
 // The Espruino firmware on the real interpreter ($ESPRUINO_BIN, the 2v29 Linux build) against the
 // IoT Hub emulator over TLS, with exactly the files `linkguard build --target espruino` writes,
 // loaded the two ways docs/targets.md tells users:
-//   whole    linkguard.min.js uploaded to the console (settings line and runtime together);
+//   whole    linkguard.min.js run whole (settings line and runtime together), as `espruino FILE` runs it;
 //   storage  linkguard.json written to Storage, the bundle without its first line saved to
 //            Storage as .bootcde (run from flash at every boot), then a power cycle.
 // Everything is asserted from the emulator's side where it can be; the console is used as a
@@ -59,10 +59,9 @@ function deviceConfig(hub: HubEmulator, deviceId: string, extra?: object): objec
   }, extra || {});
 }
 
-/** Load the whole linkguard.min.js on the console (as `espruino file.js` or the Web IDE sends it). */
+/** Run the whole linkguard.min.js (settings line and runtime), as `espruino linkguard.min.js` does. */
 async function loadWhole(d: EspruinoDevice, b: Built): Promise<void> {
-  await d.boot();
-  await d.upload(b.min);
+  await d.bootWith("linkguard.min.js", b.min);
 }
 
 /** The bundle without its first line (the settings), saved to Storage as .bootcde. */
@@ -72,10 +71,7 @@ function runtimeOnly(b: Built): string {
 
 /** The Storage way: settings in Storage as linkguard.json, the runtime as .bootcde, then a power cycle. */
 async function loadStorage(d: EspruinoDevice, b: Built, settings: string = b.json): Promise<void> {
-  await d.boot();
-  await d.writeStorage("linkguard.json", settings);
-  await d.writeStorage(".bootcde", runtimeOnly(b));
-  await d.off();
+  await d.writeStorage({ "linkguard.json": settings, ".bootcde": runtimeOnly(b) });
   await d.boot();
 }
 
@@ -155,13 +151,11 @@ describe("Espruino firmware on the real interpreter", { skip: skipUnless(E), tim
   test("both ways of loading connect, and the emulator verifies their SAS tokens", async () => {
     // the Storage way: .bootcde alone boots and says it has no settings; then linkguard.json
     const s = dev.storage;
-    await s.boot();
-    await s.writeStorage(".bootcde", runtimeOnly(built.storage));
-    await s.off();
+    await s.writeStorage({ ".bootcde": runtimeOnly(built.storage) });
     await s.boot();
     await s.waitFor(/linkguard: no settings/, 5000);
-    await s.writeStorage("linkguard.json", built.storage.json);
     await s.off();
+    await s.writeStorage({ "linkguard.json": built.storage.json });
     await Promise.all([loadWhole(dev.whole, built.whole), s.boot()]);
     await until("both connected", () => hub.connected(IDS.whole) && hub.connected(IDS.storage));
     assert.equal(accepted(hub, IDS.whole).length, 1);

@@ -393,43 +393,6 @@ describe("streaming decoder", () => {
     assert.deepEqual(Array.from(r.dec.pending), Array.from(pB.subarray(0, 3)));
   });
 
-  test("a large packet in small chunks gets its buffer once, at its size: no re-joining per chunk", () => {
-    const big = encode({ type: "publish", topic: "devices/d/messages/devicebound/x", payload: new Uint8Array(262000).fill(7), qos: 1, dup: false, retain: false, packetId: 3 });
-    let dec = EMPTY_DECODER;
-    let room: Uint8Array | undefined;
-    let got: Packet[] = [];
-    for (let i = 0; i < big.length; i += 1460) {
-      const r = feed(dec, big.subarray(i, i + 1460), MAX);
-      assert.equal(r.error, null);
-      got = got.concat(r.packets);
-      if (r.dec.room !== undefined) {
-        if (room === undefined) room = r.dec.room;
-        assert.equal(r.dec.room, room, "the same buffer from the second chunk to the last");
-      }
-      dec = r.dec;
-    }
-    assert.equal(got.length, 1);
-    assert.equal(room!.length, big.length);
-    const p = got[0];
-    assert.ok(p.type === "publish" && p.payload.length === 262000 && p.payload.buffer === room!.buffer);
-  });
-
-  test("an older state fed again, interleaved with the newer one, never changes what either holds", () => {
-    const big = encode({ type: "publish", topic: "t", payload: new Uint8Array(5000).map((_, i) => i & 0xff), qos: 0, dup: false, retain: false, packetId: 0 });
-    const other = big.slice();
-    other[4000] ^= 0xff; // the same packet with one payload byte changed
-    const s0 = feed(EMPTY_DECODER, big.subarray(0, 1000), MAX).dec;
-    const a1 = feed(s0, big.subarray(1000, 3000), MAX).dec;        // writes in place (the newest)
-    const b1 = feed(s0, other.subarray(1000, 3000), MAX).dec;      // s0 again: must copy
-    const b2 = feed(b1, other.subarray(3000), MAX);
-    const a2 = feed(a1, big.subarray(3000), MAX);
-    const a2again = feed(a1, big.subarray(3000), MAX);
-    assert.deepEqual(Array.from((a2.packets[0] as any).payload), Array.from(big.subarray(big.length - 5000)));
-    assert.deepEqual(Array.from((b2.packets[0] as any).payload), Array.from(other.subarray(other.length - 5000)));
-    assert.deepEqual(Array.from((a2again.packets[0] as any).payload), Array.from(big.subarray(big.length - 5000)));
-    assert.deepEqual(Array.from(s0.pending), Array.from(big.subarray(0, 1000)));
-  });
-
   test("a payload is a view of the chunk, not a copy", () => {
     const r = feed(EMPTY_DECODER, pA, MAX);
     const p = r.packets[0];

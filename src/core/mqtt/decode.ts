@@ -3,8 +3,8 @@
 // every read is bounds-checked against the packet's end before it happens.
 //
 // Payloads (PUBLISH payload, will payload) are subarray views, never copies: of the
-// caller's buffer for decodePacket; for feed, of the chunk passed in, or of the buffer feed
-// allocated for a packet that arrived in pieces (once, at the packet's size). Copy a payload before
+// caller's buffer for decodePacket; for feed, of the chunk passed in, or of a buffer
+// feed allocated to join a pending tail with the chunk. Copy a payload before
 // writing into the buffer it came from.
 //
 // Two decoders share the framing (first byte, remaining length, size limit): decodePacket
@@ -24,17 +24,8 @@ export { MQTT_ERRORS } from "./errors.js";
 
 export interface DecodeOk<P = Packet> { ok: true; packet: P; next: number }
 
-/**
- * Bytes not yet consumed, and the absolute stream offset of pending[0]. What a state shows never
- * changes. `room` (the incomplete packet's buffer at its full size, pending its filled start) and
- * `claim` (how far the newest state filled it) are feed's own: see tailState.
- */
-export interface DecoderState {
-  readonly pending: Uint8Array;
-  readonly offset: number;
-  readonly room?: Uint8Array;
-  readonly claim?: { n: number };
-}
+/** Bytes not yet consumed, and the absolute stream offset of pending[0]. Never mutated. */
+export interface DecoderState { readonly pending: Uint8Array; readonly offset: number }
 
 export interface FeedResult<P = Packet> { dec: DecoderState; packets: P[]; error: ProtocolError | null }
 
@@ -377,71 +368,18 @@ export function decodeFromServer(buf: Uint8Array, pos: number, end: number, maxP
 
 type Decoder<P> = (buf: Uint8Array, pos: number, end: number, maxPacketBytes: number, base: number) => DecodeOk<P> | ProtocolError | null;
 
-/**
- * The whole size of the packet at buf[pos..end) (fixed header + remaining length) once its
- * remaining length is complete, else -1. Only for a tail the decoder already framed (it
- * returned null: more bytes needed), so the length bytes are valid.
- */
-function frameSize(buf: Uint8Array, pos: number, end: number): number {
-  let len = 0;
-  let mul = 1;
-  for (let i = pos + 1; i < end && i - pos <= 4; i++) {
-    const b = buf[i];
-    len += (b & 0x7f) * mul;
-    mul *= 128;
-    if (b < 0x80) return i + 1 - pos + len;
-  }
-  return -1;
-}
-
-/**
- * The state for an incomplete tail. Once the tail's packet size is known, the packet gets its
- * buffer now, at its full size, so that later chunks are copied into it once each (a 262 KB
- * PUBLISH in 1,460-byte chunks is copied once, not re-joined on every chunk). `claim` says how
- * far the newest state has filled that buffer: only a state at that mark may write after it,
- * so an older state fed again copies instead, and no state ever sees its bytes change.
- */
-function tailState(buf: Uint8Array, pos: number, end: number, offset: number): DecoderState {
-  const size = frameSize(buf, pos, end);
-  if (size < 0) return { pending: buf.slice(pos, end), offset: offset };
-  const room = new Uint8Array(size);
-  room.set(buf.subarray(pos, end), 0);
-  return { pending: room.subarray(0, end - pos), offset: offset, room: room, claim: { n: end - pos } };
-}
-
 function feedWith<P>(decode: Decoder<P>, dec: DecoderState, chunk: Uint8Array, maxPacketBytes: number): FeedResult<P> {
   const packets: P[] = [];
   if (chunk.length === 0) return { dec: dec, packets: packets, error: null };
   const pl = dec.pending.length;
-  let base = dec.offset;
   let buf = chunk;
-  const room = dec.room;
-  let claim = dec.claim;
-  if (pl > 0 && room !== undefined && claim !== undefined) {
-    // the tail is the start of one packet of known size: fill its buffer, in place when this
-    // state is the newest (an older state fed again copies: a newer one owns the bytes after pl)
-    const take = Math.min(chunk.length, room.length - pl);
-    let whole = room;
-    if (claim.n !== pl) {
-      whole = new Uint8Array(room.length);
-      whole.set(dec.pending, 0);
-      claim = { n: 0 };
-    }
-    whole.set(chunk.subarray(0, take), pl);
-    claim.n = pl + take;
-    if (claim.n < whole.length) return { dec: { pending: whole.subarray(0, claim.n), offset: base, room: whole, claim: claim }, packets: packets, error: null };
-    // the buffer holds exactly the framed packet: never null
-    const r = decode(whole, 0, whole.length, maxPacketBytes, base) as DecodeOk<P> | ProtocolError;
-    if (r.ok === false) return { dec: { pending: whole, offset: base }, packets: packets, error: r };
-    packets.push(r.packet);
-    base += whole.length;
-    buf = chunk.subarray(take);
-  } else if (pl > 0) {
-    // the tail's fixed header is not complete yet (at most 4 bytes): join it with the chunk
+  if (pl > 0) {
+    // join the tail with the chunk; the no-pending case decodes the chunk in place
     buf = new Uint8Array(pl + chunk.length);
     buf.set(dec.pending, 0);
     buf.set(chunk, pl);
   }
+  const base = dec.offset;
   const end = buf.length;
   let pos = 0;
   let error: ProtocolError | null = null;
@@ -456,10 +394,9 @@ function feedWith<P>(decode: Decoder<P>, dec: DecoderState, chunk: Uint8Array, m
     pos = r.next;
   }
   // the tail is copied so that the state owns its bytes and pins no large buffer
-  let next: DecoderState;
-  if (pos === end) next = { pending: EMPTY_BYTES, offset: base + end };
-  else if (error !== null) next = { pending: buf.slice(pos), offset: base + pos };
-  else next = tailState(buf, pos, end, base + pos);
+  const next: DecoderState = pos === end
+    ? { pending: EMPTY_BYTES, offset: base + end }
+    : { pending: buf.slice(pos), offset: base + pos };
   return { dec: next, packets: packets, error: error };
 }
 
