@@ -17,6 +17,8 @@ export class EspruinoDevice {
   private proc: ChildProcess | null = null;
   private partial = "";
   private asks = 0;
+  /** characters received on stdout so far (typeSlowly paces itself by them) */
+  private received = 0;
 
   constructor(readonly bin: string, readonly name: string) {
     this.dir = mkdtempSync(join(tmpdir(), "linkguard-espruino-" + name + "-"));
@@ -39,6 +41,7 @@ export class EspruinoDevice {
   }
 
   private take(d: string): void {
+    this.received += d.length;
     // eslint-disable-next-line no-control-regex
     const text = this.partial + d.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
     const parts = text.split(/\r?\n/);
@@ -73,14 +76,18 @@ export class EspruinoDevice {
   }
 
   /**
-   * Type a short line a character a millisecond: a busy interpreter then takes each character
-   * as an event of its own, and the input thread never appends to an event the interpreter is
-   * reading (the race described at ask()).
+   * Type a line paced by the console's echo: each character is sent only once the interpreter
+   * answered the one before (its echo, or any output), at most 300 ms apart. The Linux build reads
+   * stdin on a thread of its own and appends to the input event the interpreter may be reading,
+   * without a lock (the race described at ask()); with one character in flight at a time, no event
+   * ever grows while it is read. Echo stays on for such lines (no \x10 prefix).
    */
   async typeSlowly(text: string): Promise<void> {
     for (const ch of text) {
+      const seen = this.received;
       this.type(ch);
-      await sleep(1);
+      const end = Date.now() + 300;
+      while (this.received === seen && Date.now() < end) await sleep(1);
     }
   }
 
@@ -128,7 +135,7 @@ export class EspruinoDevice {
   async ask(expr: string, ms = 5000): Promise<any> {
     const n = ++this.asks;
     const tag = "@@" + this.name + "#" + n + "=";
-    const line = "\x10print(" + JSON.stringify(tag) + "+JSON.stringify(global.__lgAsk===" + n + "?global.__lgVal:(global.__lgAsk=" + n + ",global.__lgVal=(" + expr + "))))\n";
+    const line = "print(" + JSON.stringify(tag) + "+JSON.stringify(global.__lgAsk===" + n + "?global.__lgVal:(global.__lgAsk=" + n + ",global.__lgVal=(" + expr + "))))\n";
     const re = new RegExp("^" + tag.replace(/[#@]/g, "\\$&") + "(.*)$");
     for (let tries = 0; ; tries++) {
       const from = this.lines.length;
@@ -169,7 +176,7 @@ export class EspruinoDevice {
   async dumpShares(): Promise<{ total: number; codeBlocks: number; codeStrings: number; unlinked: number }> {
     const from = this.lines.length;
     const tag = "@@dump-" + this.name + "-" + ++this.asks;
-    this.type("\x10E.dumpVariables();print(" + JSON.stringify(tag) + ")\n");
+    await this.typeSlowly("E.dumpVariables();print(" + JSON.stringify(tag) + ")\n");
     await this.waitFor(new RegExp("^" + tag + "$"), 10000, from);
     const rows = new Map<number, { size: number; name: string; links: number[] }>();
     for (const l of this.lines.slice(from)) {
