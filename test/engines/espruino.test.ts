@@ -75,6 +75,12 @@ async function loadStorage(d: EspruinoDevice, b: Built, settings: string = b.jso
   await d.boot();
 }
 
+/**
+ * What the test itself published from the console: the firmware also sends its own telemetry
+ * ({"seq":…}) every telemetryMs, which may land between the test's messages.
+ */
+const typed = (hub: HubEmulator, id: string) => hub.received(id).filter((m) => !Buffer.from(m.payload).toString("latin1").startsWith("{\"seq\":"));
+
 const connects = (hub: HubEmulator, id: string): DiagRecord[] =>
   hub.diagnostics().filter((r) => r.operationName === "deviceConnect" && JSON.parse(r.properties).deviceId === id);
 const accepted = (hub: HubEmulator, id: string): DiagRecord[] => connects(hub, id).filter((r) => r.resultType === undefined);
@@ -191,10 +197,10 @@ describe("Espruino firmware on the real interpreter", { skip: skipUnless(E), tim
   test("the console API works on the minified build (publish, state, stop, start)", async () => {
     const d = dev.whole;
     assert.equal(await d.ask("typeof linkguard.publish"), "function");
-    const n = hub.received(IDS.whole).length;
+    const n = typed(hub, IDS.whole).length;
     assert.equal(typeof (await d.ask("linkguard.publish(\"console-1\")")), "number");
-    await until("telemetry", () => hub.received(IDS.whole).length > n);
-    assert.equal(Buffer.from(hub.received(IDS.whole).at(-1)!.payload).toString("latin1"), "console-1");
+    await until("telemetry", () => typed(hub, IDS.whole).length > n);
+    assert.equal(Buffer.from(typed(hub, IDS.whole).at(-1)!.payload).toString("latin1"), "console-1");
     const c = await d.ask("linkguard.counts()");
     assert.ok(c.sent >= 1);
     const drops = disconnects(hub, IDS.whole).length;
@@ -214,12 +220,12 @@ describe("Espruino firmware on the real interpreter", { skip: skipUnless(E), tim
 
   test("telemetry and a cloud-to-device message arrive", async () => {
     const d = dev.whole;
-    const n = hub.received(IDS.whole).length;
+    const n = typed(hub, IDS.whole).length;
     const from = d.lines.length;
     await d.ask("[linkguard.publish(\"t-1\"), linkguard.publish(\"t-2\"), linkguard.publish(\"t-3\")]");
     hub.sendC2d(IDS.whole, "c2d-hello", { color: "red" });
-    await until("3 messages", () => hub.received(IDS.whole).length >= n + 3);
-    assert.deepEqual(hub.received(IDS.whole).slice(n).map((m) => Buffer.from(m.payload).toString("latin1")), ["t-1", "t-2", "t-3"]);
+    await until("3 messages", () => typed(hub, IDS.whole).length >= n + 3);
+    assert.deepEqual(typed(hub, IDS.whole).slice(n).map((m) => Buffer.from(m.payload).toString("latin1")), ["t-1", "t-2", "t-3"]);
     await d.waitFor(new RegExp(`linkguard c2d devices/${IDS.whole}/messages/devicebound/\\S* 9 bytes`), 5000, from);
     await until("C2D acknowledged", () => hub.pendingC2d(IDS.whole) === 0, 5000);
   });
@@ -237,21 +243,21 @@ describe("Espruino firmware on the real interpreter", { skip: skipUnless(E), tim
     assert.equal(s.linkCreationConflicts, 0);
     assert.equal(s.conflictsWithOpenLink, 0);
     assert.equal(hub.diagnostics().filter((r) => r.resultType === "409002").length, 0);
-    const n = hub.received(IDS.whole).length;
+    const n = typed(hub, IDS.whole).length;
     await d.ask("linkguard.publish(\"after-drop\")");
-    await until("telemetry after the drop", () => hub.received(IDS.whole).length > n);
+    await until("telemetry after the drop", () => typed(hub, IDS.whole).length > n);
   });
 
   test("a packet larger than the socket's send space goes through", async () => {
     const d = dev.whole;
-    const n = hub.received(IDS.whole).length;
+    const n = typed(hub, IDS.whole).length;
     // 6 KB and 20 KB: beyond a TCP send buffer's free space at once and beyond one TLS record (16 KB)
     await d.ask("[linkguard.publish(\"a\".repeat(6000)), linkguard.publish(\"b\".repeat(20000))]");
-    await until("both large messages", () => hub.received(IDS.whole).length >= n + 2, 20000);
-    const got = hub.received(IDS.whole).slice(n).map((m) => m.payload.length);
+    await until("both large messages", () => typed(hub, IDS.whole).length >= n + 2, 20000);
+    const got = typed(hub, IDS.whole).slice(n).map((m) => m.payload.length);
     assert.deepEqual(got, [6000, 20000]);
     await d.ask("linkguard.publish(\"small-after\")");
-    await until("a message queued behind them", () => hub.received(IDS.whole).length >= n + 3);
+    await until("a message queued behind them", () => typed(hub, IDS.whole).length >= n + 3);
     assert.equal(await d.ask("linkguard.state()"), "connected");
   });
 
