@@ -349,10 +349,11 @@ function onOpened(n: Draft, out: Command[], epochSec: number, nowMs: number): vo
 }
 
 function onClosed(n: Draft, out: Command[], cause: CloseCause, detail: string | undefined, nowMs: number): void {
+  const halt = fatal(cause);
   switch (n.kind) {
     case "closing":
       // A certificate rejection is fatal even when it arrives as the answer to our own close.
-      if (fatal(cause) !== null && n.after === "wait") afterClose(n, out, nowMs, "halt", "long", fatal(cause) as string, detail);
+      if (halt !== null && n.after === "wait") afterClose(n, out, nowMs, "halt", "long", halt, detail);
       else afterClose(n, out, nowMs, n.after, n.afterWait, n.code, undefined);
       return;
     case "connecting":
@@ -363,7 +364,7 @@ function onClosed(n: Draft, out: Command[], cause: CloseCause, detail: string | 
       return;
   }
   const wasConnected = n.kind === "connected";
-  if (fatal(cause) !== null) { afterClose(n, out, nowMs, "halt", "long", fatal(cause) as string, detail); return; }
+  if (halt !== null) { afterClose(n, out, nowMs, "halt", "long", halt, detail); return; }
   let code = cause === "tls" ? "tls.failed" : cause === "remote" ? "remote.close" : "transport.error";
   let kind: WaitKind = "drop";
   if (wasConnected && (cause === "remote" || cause === "error")) {
