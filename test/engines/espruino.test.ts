@@ -21,6 +21,7 @@ import { need, requireNeed, skipUnless } from "../helpers/needs.js";
 import { startHub, HubEmulator } from "../../src/sim/hub.js";
 import type { DiagRecord } from "../../src/sim/diaglog.js";
 import { EspruinoDevice } from "./espruino-device.js";
+import { waitFor } from "../../src/sim/device.js";
 
 const E = need("espruino");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -87,13 +88,7 @@ const accepted = (hub: HubEmulator, id: string): DiagRecord[] => connects(hub, i
 const disconnects = (hub: HubEmulator, id: string): DiagRecord[] =>
   hub.diagnostics().filter((r) => r.operationName === "deviceDisconnect" && JSON.parse(r.properties).deviceId === id);
 
-async function until(what: string, ok: () => boolean, ms = 15000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error("timed out waiting for " + what);
-    await sleep(50);
-  }
-}
+const until = (what: string, ok: () => boolean, ms = 15000): Promise<void> => waitFor(ok, ms, what, 50);
 
 /** "linkguard waiting remote.close in 1234 ms" -> 1234 */
 function delayOf(line: string): number {

@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startHub, HubEmulator } from "../../src/sim/hub.js";
 import { makeCerts, Certs } from "../../src/sim/certs.js";
+import { waitFor } from "../../src/sim/device.js";
 import { need, requireNeed, skipUnless } from "../helpers/needs.js";
 import { buildApp, runApp, stopAllApps, App, Prefs } from "./moddable-run.js";
 
@@ -43,12 +44,9 @@ function deviceConfig(deviceId: string, key: string, port: number): object {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(what: string, pred: () => boolean, ms: number, app?: App): Promise<void> {
-  const t0 = Date.now();
-  while (!pred()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}${app ? "\n" + app.tail() : ""}`);
-    await sleep(50);
-  }
+/** waitFor, and on a timeout the app's last console lines. */
+function until(what: string, pred: () => boolean, ms: number, app?: App): Promise<void> {
+  return waitFor(pred, ms, what, 50).catch((e: Error) => { throw app ? new Error(e.message + "\n" + app.tail()) : e; });
 }
 
 /** Times (ms) of the connects the hub accepted for a device, from its diagnostic log. */
