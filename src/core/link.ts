@@ -41,6 +41,12 @@ export type LinkEvent =
   | { type: "transportOpened"; gen: number; epochSec: number }
   | { type: "transportData"; gen: number; bytes: Uint8Array }
   | { type: "transportClosed"; gen: number; cause: CloseCause; detail?: string }
+  /**
+   * The shell asked transport `gen` to close (closeTransport, asked again by the close guard)
+   * and has no stronger means: it saw no close and cannot force one (Espruino: no destroy()).
+   * The transport may still be open; no transportClosed will confirm it.
+   */
+  | { type: "transportCloseFailed"; gen: number; detail?: string }
   | { type: "timerFired"; kind: TimerKind }
   | { type: "publish"; msg: Outbound }
   | { type: "tokenExpiring" };
