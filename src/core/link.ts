@@ -2,7 +2,9 @@
 //
 // Pure: no I/O, no clock, no timers, no randomness of its own. The shell executes the
 // commands and feeds back events; the state is a plain object that `step` never mutates
-// (it returns a new one), so a model checker can keep and compare states.
+// (it returns a new one), so a model checker can keep and compare states. Each state is a
+// tagged variant carrying only what it needs, and has one function below (`closing`, ...)
+// that is a switch on the event: what can happen in a state is read in one place.
 //
 // Invariants (DESIGN.md), each checked by test/model and test/property:
 // 1 one link; 2 disconnected before connect; 3 never immediate (every reconnect waits at least
@@ -20,6 +22,7 @@ import { DecoderState, EMPTY_DECODER, feedFromServer } from "./mqtt/decode.js";
 import { c2dSubscription, clientId, parseC2dTopic, telemetryTopic, username } from "./hub/names.js";
 import { portableSign, sasTokenWith, SignFn, tokenExpirySec } from "./hub/sas.js";
 import { HmacFn } from "./crypto/hmac.js";
+import { Outbox, Queued, EMPTY_OUTBOX, admit, sendable, sending, acknowledge, allocId } from "./outbox.js";
 
 export type LinkStateKind = "idle" | "connecting" | "handshaking" | "connected" | "closing" | "waiting" | "halted";
 export type TimerKind = "connect" | "ping" | "rx" | "stable" | "token" | "backoff" | "closeGuard";
@@ -81,9 +84,6 @@ export type Command =
   | { type: "message"; topic: string; payload: Uint8Array; properties: { [k: string]: string } | null }
   | { type: "persist"; data: Persisted };
 
-/** A message in the outbound queue or in flight. */
-export interface Queued { id: number; topic: string; payload: Uint8Array; qos: 0 | 1; packetId: number }
-
 /** What a link needs besides the configuration: derived strings and the signing port. */
 export interface LinkSetup {
   cfg: DeviceConfig;
@@ -94,8 +94,8 @@ export interface LinkSetup {
   alloc?: (n: number) => Uint8Array;
 }
 
-export interface LinkState {
-  readonly kind: LinkStateKind;
+/** What every state carries: the link's history and its outbox. */
+export interface LinkBase extends Outbox {
   readonly setup: LinkSetup;
   /** generation of the current or last transport; events of other generations are stale */
   readonly gen: number;
@@ -105,28 +105,63 @@ export interface LinkState {
   /** failed attempts since the link was last stable */
   readonly attempt: number;
   readonly prevHiMs: number;
-  /** monotonic ms of the last confirmed transport close; -1 if none */
+  /** monotonic ms of the last close (confirmed, or given up on); -1 if none */
   readonly lastCloseMs: number;
-  readonly connectedAtMs: number;
-  readonly lastRxMs: number;
-  /** consecutive remote closes within the stable period after CONNACK */
+  /**
+   * monotonic ms before which no transport may open: a transport the shell could not close may
+   * still be open until the hub drops it for silence (1.5 x keepalive); -Infinity if none
+   * (monotonic clocks may be negative in simulations)
+   */
+  readonly lingerUntilMs: number;
+  /** consecutive remote closes within QUICK_CLOSE_MS of CONNACK */
   readonly quickRemote: number;
   /** consecutive CONNACK 4/5 with a fresh token */
   readonly authFailures: number;
-  readonly openedEpochSec: number;
-  readonly tokenRenewAtMs: number;
-  readonly dec: DecoderState;
-  readonly nextPacketId: number;
-  /** packet id of our SUBSCRIBE awaiting SUBACK; 0 if none */
-  readonly subId: number;
-  readonly queue: readonly Queued[];
-  readonly inflight: readonly Queued[];
-  /** what to do once the transport confirms its close (state closing) */
-  readonly after: "wait" | "idle" | "halt";
-  readonly afterWait: WaitKind;
+  /** the reason code and detail of the last transition (Status.code, Status.text) */
   readonly code: string;
   readonly text: string;
 }
+
+/** No transport, nothing pending: until `start`. */
+export interface Idle extends LinkBase { readonly kind: "idle" }
+/** A fatal outcome (invariant 7): no transport until an explicit `start`. */
+export interface Halted extends LinkBase { readonly kind: "halted" }
+/** No transport; the backoff timer runs. */
+export interface Waiting extends LinkBase { readonly kind: "waiting" }
+/** openTransport issued; the connect timer bounds open + CONNACK. */
+export interface Connecting extends LinkBase { readonly kind: "connecting" }
+/** Transport open, CONNECT written, awaiting CONNACK. */
+export interface Handshaking extends LinkBase {
+  readonly kind: "handshaking";
+  readonly dec: DecoderState;
+  /** the wall clock when the transport opened (signed the token; judged on CONNACK 4/5) */
+  readonly openedEpochSec: number;
+  /** when the token must be renewed; -1 for a token that does not say */
+  readonly tokenRenewAtMs: number;
+}
+/** CONNACK accepted: telemetry flows. */
+export interface Connected extends LinkBase {
+  readonly kind: "connected";
+  readonly dec: DecoderState;
+  readonly tokenRenewAtMs: number;
+  readonly connectedAtMs: number;
+  readonly lastRxMs: number;
+  /** packet id of our SUBSCRIBE awaiting SUBACK; 0 if none */
+  readonly subId: number;
+}
+/** closeTransport issued; awaiting the transport's confirmation, then `next`. */
+export interface Closing extends LinkBase {
+  readonly kind: "closing";
+  readonly next: AfterClose;
+}
+
+/** What follows a close once the transport is gone. */
+export type AfterClose =
+  | { readonly to: "wait"; readonly kind: WaitKind }
+  | { readonly to: "idle" }
+  | { readonly to: "halt" };
+
+export type LinkState = Idle | Halted | Waiting | Connecting | Handshaking | Connected | Closing;
 
 export interface Step { state: LinkState; commands: Command[] }
 
@@ -137,8 +172,6 @@ const TIMER_BITS: { [k: string]: number } = { connect: 1, ping: 2, rx: 4, stable
 export const DUPLICATE_AFTER = 3;
 /** A close this soon after CONNACK counts towards DUPLICATE_AFTER; a later one resets the count. */
 export const QUICK_CLOSE_MS = 5000;
-/** Messages in flight (sent, awaiting PUBACK) at once. */
-export const MAX_INFLIGHT = 8;
 /** Before this (2023-11-14), the device clock has not been set: SAS tokens it signs are already expired. */
 export const MIN_PLAUSIBLE_EPOCH_SEC = 1700000000;
 /** ms to wait for a transport to confirm its close before asking again */
@@ -146,9 +179,17 @@ export const CLOSE_GUARD_MS = 10000;
 /** setTimeout's largest delay on every engine */
 const MAX_TIMER_MS = 0x7fffffff;
 
+export { MAX_INFLIGHT } from "./outbox.js";
+export type { Queued } from "./outbox.js";
+
 // The sentences for reason codes live in reasons.ts, off the device path; re-exported here
 // for the host code that imports them from the link.
 export { REASONS, describe, explain } from "./reasons.js";
+
+const WAIT_DROP: AfterClose = { to: "wait", kind: "drop" };
+const WAIT_LONG: AfterClose = { to: "wait", kind: "long" };
+const TO_IDLE: AfterClose = { to: "idle" };
+const TO_HALT: AfterClose = { to: "halt" };
 
 /**
  * A fresh idle link for a validated configuration, signing with the core's portable
@@ -169,47 +210,201 @@ export function createLinkWith(cfg: DeviceConfig, sign: SignFn, seed?: number, a
   };
   return {
     kind: "idle", setup: setup, gen: 0, timers: 0, rng: seedRng(seed === undefined ? 1 : seed),
-    attempt: 0, prevHiMs: 0, lastCloseMs: -1, connectedAtMs: 0, lastRxMs: 0, quickRemote: 0,
-    authFailures: 0, openedEpochSec: 0, tokenRenewAtMs: 0, dec: EMPTY_DECODER,
-    nextPacketId: 1, subId: 0, queue: [], inflight: [], after: "wait", afterWait: "drop",
+    attempt: 0, prevHiMs: 0, lastCloseMs: -1, lingerUntilMs: -Infinity, quickRemote: 0, authFailures: 0,
+    queue: EMPTY_OUTBOX.queue, inflight: EMPTY_OUTBOX.inflight, nextPacketId: EMPTY_OUTBOX.nextPacketId,
     code: "idle", text: "",
   };
 }
 
 const NO_COMMANDS: Command[] = [];
 
-/** The state machine. Never throws on any event; stale and irrelevant events change nothing. */
+/**
+ * The state machine: one function per state, each a switch on the event. Never throws;
+ * stale and irrelevant events change nothing.
+ */
 export function step(s: LinkState, e: LinkEvent, nowMs: number): Step {
   // Invariant 4: events of another generation are stale.
-  if ((e.type === "transportOpened" || e.type === "transportData" || e.type === "transportClosed") && e.gen !== s.gen) {
+  if ((e.type === "transportOpened" || e.type === "transportData" || e.type === "transportClosed" || e.type === "transportCloseFailed") && e.gen !== s.gen) {
     return { state: s, commands: NO_COMMANDS };
   }
-  const n = Object.assign({}, s) as Mutable<LinkState>;
+  if (e.type === "timerFired" && !(s.timers & TIMER_BITS[e.kind])) return { state: s, commands: NO_COMMANDS }; // cancelled or stale
+  const n = Object.assign({}, s) as Draft;
   const out: Command[] = [];
-  switch (e.type) {
-    case "start": onStart(n, out, e.seed, e.restored, nowMs); break;
-    case "stop": onStop(n, out, nowMs); break;
-    case "transportOpened": onOpened(n, out, e.epochSec, nowMs); break;
-    case "transportData": onData(n, out, e.bytes, nowMs); break;
-    case "transportClosed": onClosed(n, out, e.cause, e.detail, nowMs); break;
-    case "timerFired": onTimer(n, out, e.kind, nowMs); break;
-    case "publish": onPublish(n, out, e.msg); break;
-    case "tokenExpiring": if (n.kind === "connected") renewToken(n, out, nowMs); break;
+  if (e.type === "timerFired") n.timers = n.timers & ~TIMER_BITS[e.kind];
+  switch (n.kind) {
+    case "idle": idle(n, e, out, nowMs); break;
+    case "halted": halted(n, e, out, nowMs); break;
+    case "waiting": waiting(n, e, out, nowMs); break;
+    case "connecting": connecting(n, e, out, nowMs); break;
+    case "handshaking": handshaking(n, e, out, nowMs); break;
+    case "connected": connected(n, e, out, nowMs); break;
+    case "closing": closing(n, e, out, nowMs); break;
   }
   if (out.length === 0 && sameState(s, n)) return { state: s, commands: NO_COMMANDS };
-  return { state: n, commands: out };
+  return { state: n as LinkState, commands: out };
 }
 
+// ---- the states ---------------------------------------------------------------------------
+
+function idle(n: Draft, e: LinkEvent, out: Command[], nowMs: number): void {
+  switch (e.type) {
+    case "start": start(n, out, e.seed, e.restored, nowMs); return;
+    case "publish": accept(n, out, e.msg); return;
+  }
+}
+
+function halted(n: Draft, e: LinkEvent, out: Command[], nowMs: number): void {
+  switch (e.type) {
+    case "start":
+      n.authFailures = 0;
+      n.quickRemote = 0;
+      start(n, out, e.seed, e.restored, nowMs);
+      return;
+    case "stop": enter(n, out, "idle", "local.stop"); return;
+    case "publish": accept(n, out, e.msg); return;
+  }
+}
+
+function waiting(n: Draft, e: LinkEvent, out: Command[], nowMs: number): void {
+  switch (e.type) {
+    case "timerFired":
+      if (e.kind !== "backoff") return;
+      // a transport given up on may still be open: not before the hub has dropped it
+      if (nowMs < n.lingerUntilMs) setTimer(n, out, "backoff", n.lingerUntilMs - nowMs);
+      else open(n, out, "link.opening");
+      return;
+    case "stop": enter(n, out, "idle", "local.stop"); return;
+    case "publish": accept(n, out, e.msg); return;
+  }
+}
+
+function connecting(n: Draft, e: LinkEvent, out: Command[], nowMs: number): void {
+  switch (e.type) {
+    case "transportOpened": sendConnect(n, out, e.epochSec, nowMs); return;
+    case "transportClosed": closedUnasked(n, out, e.cause, e.detail, nowMs); return;
+    case "timerFired":
+      if (e.kind === "connect") close(n, out, { code: "connect.timeout", text: "the transport did not open", next: WAIT_DROP });
+      return;
+    case "stop": close(n, out, { code: "local.stop", next: TO_IDLE }); return;
+    case "publish": accept(n, out, e.msg); return;
+  }
+}
+
+function handshaking(n: Draft, e: LinkEvent, out: Command[], nowMs: number): void {
+  switch (e.type) {
+    case "transportData": {
+      const r = feedFromServer(n.dec as DecoderState, e.bytes, n.setup.cfg.maxPacketBytes);
+      n.dec = r.dec;
+      // only the first packet can be CONNACK; after it the link is connected (or closing)
+      if (r.packets.length > 0) connack(n, out, r.packets[0], nowMs);
+      for (let i = 1; i < r.packets.length && n.kind === "connected"; i++) linkPacket(n, out, r.packets[i]);
+      if (r.error !== null && (n.kind === "handshaking" || n.kind === "connected")) protocolError(n, out, "protocol." + r.error.code, "at byte " + r.error.at);
+      return;
+    }
+    case "transportClosed": closedUnasked(n, out, e.cause, e.detail, nowMs); return;
+    case "timerFired":
+      if (e.kind === "connect") close(n, out, { code: "connect.timeout", text: "no CONNACK", next: WAIT_DROP });
+      return;
+    case "stop": close(n, out, { code: "local.stop", next: TO_IDLE }); return;
+    case "publish": accept(n, out, e.msg); return;
+  }
+}
+
+function connected(n: Draft, e: LinkEvent, out: Command[], nowMs: number): void {
+  const c = n.setup.cfg;
+  switch (e.type) {
+    case "transportData": {
+      const r = feedFromServer(n.dec as DecoderState, e.bytes, c.maxPacketBytes);
+      n.dec = r.dec;
+      n.lastRxMs = nowMs;
+      for (let i = 0; i < r.packets.length && n.kind === "connected"; i++) linkPacket(n, out, r.packets[i]);
+      if (r.error !== null && n.kind === "connected") protocolError(n, out, "protocol." + r.error.code, "at byte " + r.error.at);
+      return;
+    }
+    case "transportClosed": closedUnasked(n, out, e.cause, e.detail, nowMs); return;
+    case "timerFired":
+      switch (e.kind) {
+        case "ping":
+          write(n, out, PINGREQ_BYTES.slice()); // a copy: the shared constant is read-only on XS (preloaded into flash)
+          setTimer(n, out, "ping", c.keepaliveSec * 1000);
+          return;
+        case "rx": {
+          // MQTT 3.1.1 §3.1.2.10: a peer silent for 1.5 x keepalive is gone
+          const limit = c.keepaliveSec * 1500;
+          const quiet = nowMs - (n.lastRxMs as number);
+          if (quiet >= limit) close(n, out, { code: "keepalive.timeout", text: "silent for " + quiet + " ms", next: WAIT_DROP });
+          else setTimer(n, out, "rx", limit - quiet);
+          return;
+        }
+        case "stable":
+          n.attempt = 0;
+          n.prevHiMs = 0;
+          n.quickRemote = 0;
+          out.push({ type: "log", code: "link.stable", text: "link stable for " + c.backoff.stableMs + " ms: backoff reset" });
+          out.push({ type: "persist", data: { attempt: 0, lastError: n.code } });
+          return;
+        case "token":
+          if (nowMs < (n.tokenRenewAtMs as number) - 1000) setTimer(n, out, "token", (n.tokenRenewAtMs as number) - nowMs);
+          else renewToken(n, out);
+          return;
+      }
+      return;
+    case "tokenExpiring": renewToken(n, out); return;
+    case "stop": close(n, out, { code: "local.stop", next: TO_IDLE, graceful: true }); return;
+    case "publish": {
+      const q = admissible(n, out, e.msg);
+      if (q === null) return;
+      if (n.queue.length === 0 && sendable(n, q)) send(n, out, q);
+      else admit(n, q, c.telemetry.queueLimit, c.telemetry.overflow, out);
+      return;
+    }
+  }
+}
+
+/** What can happen while closing: the close is confirmed or given up on, asked again, or its sequel changes. */
+function closing(n: Draft, e: LinkEvent, out: Command[], nowMs: number): void {
+  const next = n.next as AfterClose;
+  switch (e.type) {
+    case "transportClosed": {
+      // a certificate rejection halts even when it arrives as the answer to our own close
+      const halt = fatal(e.cause);
+      if (halt !== null && next.to === "wait") gone(n, out, nowMs, { code: halt, text: e.detail, next: TO_HALT });
+      else gone(n, out, nowMs, { code: n.code, next: next });
+      return;
+    }
+    case "transportCloseFailed":
+      // The shell cannot close it: it may still be open. The hub drops a link silent for 1.5 x
+      // keepalive (we write nothing more on it); until then no other transport may open.
+      n.lingerUntilMs = nowMs + n.setup.cfg.keepaliveSec * 1500;
+      out.push({ type: "log", code: "transport.unclosable", text: e.detail || "no close confirmed" });
+      gone(n, out, nowMs, { code: n.code, next: next });
+      return;
+    case "timerFired":
+      if (e.kind !== "closeGuard") return;
+      out.push({ type: "closeTransport", gen: n.gen });
+      setTimer(n, out, "closeGuard", CLOSE_GUARD_MS);
+      return;
+    case "start": if (next.to === "idle") n.next = WAIT_DROP; return;
+    case "stop": n.next = TO_IDLE; return;
+    case "publish": accept(n, out, e.msg); return;
+  }
+}
+
+// ---- transitions --------------------------------------------------------------------------
+
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-type Draft = Mutable<LinkState>;
+/** A state being built by one step: a copy of the last, with any state's fields. */
+type Draft = Mutable<LinkBase> & {
+  kind: LinkStateKind;
+  dec?: DecoderState; openedEpochSec?: number; tokenRenewAtMs?: number;
+  connectedAtMs?: number; lastRxMs?: number; subId?: number; next?: AfterClose;
+};
 
 function sameState(a: LinkState, b: Draft): boolean {
   const ka = Object.keys(b);
   for (let i = 0; i < ka.length; i++) if ((a as any)[ka[i]] !== (b as any)[ka[i]]) return false;
   return true;
 }
-
-// ---- timers -------------------------------------------------------------------------------
 
 function setTimer(n: Draft, out: Command[], kind: TimerKind, ms: number): void {
   const bit = TIMER_BITS[kind];
@@ -227,162 +422,122 @@ function clearTimers(n: Draft, out: Command[], keep: number): void {
   n.timers = n.timers & keep;
 }
 
-// ---- transitions --------------------------------------------------------------------------
+interface Entry {
+  /** a short detail; the code itself when absent */
+  text?: string;
+  /** the backoff delay, for `waiting` */
+  delayMs?: number;
+  /** timers that survive the change (a TIMER_BITS mask) */
+  keep?: number;
+}
 
-/** Leave the current state (cancelling its timers) and enter `kind`, telling the owner why. */
-function enter(n: Draft, out: Command[], kind: LinkStateKind, code: string, text: string | undefined, delayMs?: number, keep?: number): void {
-  clearTimers(n, out, keep === undefined ? 0 : keep);
+/** Leave the current state (its timers and its fields) and enter `kind`, telling the owner why. */
+function enter(n: Draft, out: Command[], kind: LinkStateKind, code: string, o?: Entry): void {
+  clearTimers(n, out, o && o.keep !== undefined ? o.keep : 0);
+  if (kind !== n.kind) {
+    // the fields only some states have go with them
+    delete n.dec; delete n.openedEpochSec; delete n.tokenRenewAtMs; delete n.connectedAtMs;
+    delete n.lastRxMs; delete n.subId; delete n.next;
+  }
   n.kind = kind;
   n.code = code;
-  n.text = text || code;
+  n.text = (o && o.text) || code;
   const st: Status = { state: kind, code: code, text: n.text, gen: n.gen, attempt: n.attempt };
-  if (delayMs !== undefined) st.delayMs = delayMs;
+  if (o && o.delayMs !== undefined) st.delayMs = o.delayMs;
   out.push({ type: "notify", status: st });
 }
 
-function beginConnect(n: Draft, out: Command[], code: string): void {
+/** `start` from idle or halted: connect, or wait out what a restart or a recent close asks for. */
+function start(n: Draft, out: Command[], seed: number | undefined, restored: Persisted | undefined, nowMs: number): void {
+  if (seed !== undefined) n.rng = seedRng(seed);
+  if (restored && restored.attempt > 0 && n.lastCloseMs < 0) {
+    // a boot loop must not restart at the shortest delay: resume the persisted count
+    n.attempt = restored.attempt - 1;
+    wait(n, out, "drop", "restored", "last error " + restored.lastError, restored.lastError, nowMs);
+    return;
+  }
+  // Invariant 3: a stop/start right after a drop still waits out the floor (and any linger).
+  let ms = n.lastCloseMs < 0 ? 0 : n.lastCloseMs + n.setup.cfg.backoff.floorMs - nowMs;
+  if (n.lingerUntilMs - nowMs > ms) ms = n.lingerUntilMs - nowMs;
+  if (ms > 0) {
+    enter(n, out, "waiting", "start", { text: "floor not yet elapsed since the last close", delayMs: ms });
+    setTimer(n, out, "backoff", ms);
+    return;
+  }
+  open(n, out, "start");
+}
+
+function open(n: Draft, out: Command[], code: string): void {
   n.gen = n.gen + 1;
-  n.dec = EMPTY_DECODER;
-  n.subId = 0;
-  enter(n, out, "connecting", code, undefined);
+  enter(n, out, "connecting", code);
   const c = n.setup.cfg;
   out.push({ type: "openTransport", gen: n.gen, host: c.host, port: c.port, tls: c.tls });
   setTimer(n, out, "connect", c.connectTimeoutMs);
 }
 
-/** The transport is gone (confirmed): wait, halt or rest, as decided. */
-function afterClose(n: Draft, out: Command[], nowMs: number, after: "wait" | "idle" | "halt", kind: WaitKind, code: string, text: string | undefined): void {
-  n.lastCloseMs = nowMs;
-  n.dec = EMPTY_DECODER;
-  if (after === "idle") { enter(n, out, "idle", code, text); return; }
-  if (after === "halt") {
-    enter(n, out, "halted", code, text);
-    out.push({ type: "persist", data: { attempt: n.attempt, lastError: code } });
-    return;
-  }
-  wait(n, out, kind, code, text);
-}
-
-/** `lastError`: what to persist as the last error when it is not `code` (a restart keeps the one before it). */
-function wait(n: Draft, out: Command[], kind: WaitKind, code: string, text: string | undefined, lastError?: string): void {
+/** Back off: draw the delay, count the attempt (unless planned), persist it. */
+function wait(n: Draft, out: Command[], kind: WaitKind, code: string, text: string | undefined, lastError: string, nowMs: number): void {
   n.rng = nextRng(n.rng);
   const d = nextDelay(n.setup.cfg.backoff, kind, n.attempt, n.prevHiMs, rngUnit(n.rng));
   n.prevHiMs = d.hiMs;
   if (kind !== "planned") n.attempt = n.attempt + 1;
-  enter(n, out, "waiting", code, text, d.delayMs);
-  setTimer(n, out, "backoff", d.delayMs);
-  if (kind !== "planned") out.push({ type: "persist", data: { attempt: n.attempt, lastError: lastError === undefined ? code : lastError } });
+  const ms = nowMs + d.delayMs < n.lingerUntilMs ? n.lingerUntilMs - nowMs : d.delayMs;
+  enter(n, out, "waiting", code, { text: text, delayMs: ms });
+  setTimer(n, out, "backoff", ms);
+  if (kind !== "planned") out.push({ type: "persist", data: { attempt: n.attempt, lastError: lastError } });
 }
 
-/** Send bytes on the current transport. */
 function write(n: Draft, out: Command[], bytes: Uint8Array): void {
   out.push({ type: "write", gen: n.gen, bytes: bytes });
 }
 
+interface CloseHow {
+  code: string;
+  text?: string;
+  /** what follows once the transport is gone */
+  next: AfterClose;
+  /** say DISCONNECT first (connected only): the hub then logs no error */
+  graceful?: boolean;
+}
+
 /** Ask the transport to close; what follows waits for its confirmation (invariant 1). */
-function close(n: Draft, out: Command[], code: string, text: string | undefined, after: "wait" | "idle" | "halt", kind: WaitKind, graceful: boolean): void {
-  // a copy: the shared constant is read-only on XS (frozen into flash when the core is preloaded)
-  if (graceful && n.kind === "connected") write(n, out, DISCONNECT_BYTES.slice());
-  n.after = after;
-  n.afterWait = kind;
-  enter(n, out, "closing", code, text);
+function close(n: Draft, out: Command[], how: CloseHow): void {
+  // a copy: the shared constant is read-only on XS (preloaded into flash)
+  if (how.graceful && n.kind === "connected") write(n, out, DISCONNECT_BYTES.slice());
+  enter(n, out, "closing", how.code, { text: how.text });
+  n.next = how.next;
   out.push({ type: "closeTransport", gen: n.gen });
   setTimer(n, out, "closeGuard", CLOSE_GUARD_MS);
 }
 
-// ---- events -------------------------------------------------------------------------------
-
-function onStart(n: Draft, out: Command[], seed: number | undefined, restored: Persisted | undefined, nowMs: number): void {
-  if (n.kind === "closing") { if (n.after === "idle") { n.after = "wait"; n.afterWait = "drop"; } return; }
-  if (n.kind !== "idle" && n.kind !== "halted") return; // invariant 5
-  if (seed !== undefined) n.rng = seedRng(seed);
-  if (n.kind === "halted") { n.authFailures = 0; n.quickRemote = 0; }
-  if (restored && restored.attempt > 0 && n.lastCloseMs < 0) {
-    n.attempt = restored.attempt - 1;
-    wait(n, out, "drop", "restored", "last error " + restored.lastError, restored.lastError);
+/** The transport is gone (or given up on): wait, halt or rest. */
+function gone(n: Draft, out: Command[], nowMs: number, how: CloseHow): void {
+  n.lastCloseMs = nowMs;
+  const next = how.next;
+  if (next.to === "idle") { enter(n, out, "idle", how.code, { text: how.text }); return; }
+  if (next.to === "halt") {
+    enter(n, out, "halted", how.code, { text: how.text });
+    out.push({ type: "persist", data: { attempt: n.attempt, lastError: how.code } });
     return;
   }
-  const floor = n.setup.cfg.backoff.floorMs;
-  if (n.lastCloseMs >= 0 && nowMs - n.lastCloseMs < floor) {
-    // Invariant 3: a stop/start right after a drop still waits out the floor.
-    const d = floor - (nowMs - n.lastCloseMs);
-    enter(n, out, "waiting", "start", "floor not yet elapsed since the last close", d);
-    setTimer(n, out, "backoff", d);
-    return;
-  }
-  beginConnect(n, out, "start");
+  wait(n, out, next.kind, how.code, how.text, how.code, nowMs);
 }
 
-function onStop(n: Draft, out: Command[], nowMs: number): void {
-  switch (n.kind) {
-    case "idle": return;
-    case "halted":
-    case "waiting":
-      enter(n, out, "idle", "local.stop", undefined);
-      return;
-    case "closing":
-      n.after = "idle";
-      return;
-    default:
-      close(n, out, "local.stop", undefined, "idle", "drop", true);
-  }
-}
-
-function onOpened(n: Draft, out: Command[], epochSec: number, nowMs: number): void {
-  if (n.kind !== "connecting") return;
-  const c = n.setup.cfg;
-  let password: string;
-  const auth = c.auth as { symmetricKey?: string; sasToken?: string };
-  if (auth.symmetricKey !== undefined) {
-    const expiry = Math.floor(epochSec) + c.token.lifetimeSec;
-    const t = sasTokenWith(n.setup.sign, c.host, c.deviceId, auth.symmetricKey, expiry);
-    if (t === null) { close(n, out, "auth.repeated", "the symmetric key is not base64", "halt", "long", false); return; }
-    password = t;
-    n.tokenRenewAtMs = nowMs + (c.token.lifetimeSec - c.token.renewMarginSec) * 1000;
-  } else {
-    password = auth.sasToken as string;
-    const se = tokenExpirySec(password);
-    n.tokenRenewAtMs = se === null ? -1 : nowMs + (se - epochSec) * 1000;
-  }
-  n.openedEpochSec = epochSec;
-  const bytes = connectUnchecked({
-    type: "connect", clientId: clientId(c.deviceId), cleanSession: false,
-    keepaliveSec: c.keepaliveSec, username: n.setup.username, password: password,
-  }, n.setup.alloc);
-  write(n, out, bytes);
-  // The connect timer keeps running: it bounds open + CONNACK together.
-  enter(n, out, "handshaking", "link.handshaking", undefined, undefined, TIMER_BITS.connect);
-}
-
-function onClosed(n: Draft, out: Command[], cause: CloseCause, detail: string | undefined, nowMs: number): void {
+/** A close the link did not ask for, while connecting, handshaking or connected. */
+function closedUnasked(n: Draft, out: Command[], cause: CloseCause, detail: string | undefined, nowMs: number): void {
   const halt = fatal(cause);
-  switch (n.kind) {
-    case "closing":
-      // A certificate rejection is fatal even when it arrives as the answer to our own close.
-      if (halt !== null && n.after === "wait") afterClose(n, out, nowMs, "halt", "long", halt, detail);
-      else afterClose(n, out, nowMs, n.after, n.afterWait, n.code, undefined);
-      return;
-    case "connecting":
-    case "handshaking":
-    case "connected":
-      break;
-    default:
-      return;
-  }
-  const wasConnected = n.kind === "connected";
-  if (halt !== null) { afterClose(n, out, nowMs, "halt", "long", halt, detail); return; }
+  if (halt !== null) { gone(n, out, nowMs, { code: halt, text: detail, next: TO_HALT }); return; }
   let code = cause === "tls" ? "tls.failed" : cause === "remote" ? "remote.close" : "transport.error";
-  let kind: WaitKind = "drop";
-  if (wasConnected && (cause === "remote" || cause === "error")) {
+  let next = WAIT_DROP;
+  if (n.kind === "connected" && (cause === "remote" || cause === "error")) {
     // Flapping is not success (invariant 8 keeps the attempt counter). A hub that closes the
     // link within seconds of accepting it, several times in a row, is what a second device
     // with our identity looks like from here: its CONNECT kicks us (we see a close, or a reset
     // when unread bytes were pending). Ordinary drops come later and break the run.
-    if (nowMs - n.connectedAtMs < QUICK_CLOSE_MS) n.quickRemote = n.quickRemote + 1;
-    else n.quickRemote = 0;
-    if (n.quickRemote >= DUPLICATE_AFTER) { code = "duplicate.suspected"; kind = "long"; }
+    n.quickRemote = nowMs - (n.connectedAtMs as number) < QUICK_CLOSE_MS ? n.quickRemote + 1 : 0;
+    if (n.quickRemote >= DUPLICATE_AFTER) { code = "duplicate.suspected"; next = WAIT_LONG; }
   }
-  afterClose(n, out, nowMs, "wait", kind, code, detail);
+  gone(n, out, nowMs, { code: code, text: detail, next: next });
 }
 
 /** A close no retry can cure (invariant 7): its halting reason, or null. */
@@ -390,155 +545,113 @@ function fatal(cause: CloseCause): string | null {
   return cause === "cert" ? "tls.certRejected" : cause === "ca" ? "tls.caUnusable" : null;
 }
 
-function onTimer(n: Draft, out: Command[], kind: TimerKind, nowMs: number): void {
-  const bit = TIMER_BITS[kind];
-  if (!(n.timers & bit)) return; // not ours (cancelled or stale)
-  n.timers = n.timers & ~bit;
-  const c = n.setup.cfg;
-  switch (kind) {
-    case "backoff":
-      if (n.kind === "waiting") beginConnect(n, out, "link.opening");
-      return;
-    case "connect":
-      if (n.kind === "connecting" || n.kind === "handshaking")
-        close(n, out, "connect.timeout", n.kind === "connecting" ? "the transport did not open" : "no CONNACK", "wait", "drop", false);
-      return;
-    case "closeGuard":
-      if (n.kind === "closing") {
-        out.push({ type: "closeTransport", gen: n.gen });
-        setTimer(n, out, "closeGuard", CLOSE_GUARD_MS);
-      }
-      return;
-    case "ping":
-      if (n.kind === "connected") {
-        write(n, out, PINGREQ_BYTES.slice()); // a copy, as for DISCONNECT_BYTES
-        setTimer(n, out, "ping", c.keepaliveSec * 1000);
-      }
-      return;
-    case "rx":
-      if (n.kind === "connected") {
-        const limit = c.keepaliveSec * 1500;
-        const quiet = nowMs - n.lastRxMs;
-        if (quiet >= limit) close(n, out, "keepalive.timeout", "silent for " + quiet + " ms", "wait", "drop", false);
-        else setTimer(n, out, "rx", limit - quiet);
-      }
-      return;
-    case "stable":
-      if (n.kind === "connected") {
-        n.attempt = 0;
-        n.prevHiMs = 0;
-        n.quickRemote = 0;
-        out.push({ type: "log", code: "link.stable", text: "link stable for " + c.backoff.stableMs + " ms: backoff reset" });
-        out.push({ type: "persist", data: { attempt: 0, lastError: n.code } });
-      }
-      return;
-    case "token":
-      if (n.kind === "connected") {
-        if (nowMs < n.tokenRenewAtMs - 1000) setTimer(n, out, "token", n.tokenRenewAtMs - nowMs);
-        else renewToken(n, out, nowMs);
-      }
-      return;
-  }
-}
-
-function renewToken(n: Draft, out: Command[], nowMs: number): void {
-  const auth = n.setup.cfg.auth as { symmetricKey?: string };
-  if (auth.symmetricKey === undefined) close(n, out, "token.expired", undefined, "halt", "long", true);
-  else close(n, out, "token.renew", undefined, "wait", "planned", true);
-}
-
-// ---- received packets ---------------------------------------------------------------------
-
-function onData(n: Draft, out: Command[], bytes: Uint8Array, nowMs: number): void {
-  if (n.kind !== "handshaking" && n.kind !== "connected") return;
-  const r = feedFromServer(n.dec, bytes, n.setup.cfg.maxPacketBytes);
-  n.dec = r.dec;
-  n.lastRxMs = nowMs;
-  for (let i = 0; i < r.packets.length; i++) {
-    if (n.kind === "handshaking") onHandshakePacket(n, out, r.packets[i], nowMs);
-    else if (n.kind === "connected") onLinkPacket(n, out, r.packets[i]);
-    else return; // the link is closing: the rest of the bytes are moot
-  }
-  if (r.error !== null && (n.kind === "handshaking" || n.kind === "connected")) {
-    protocolError(n, out, "protocol." + r.error.code, "at byte " + r.error.at);
-  }
-}
-
 function protocolError(n: Draft, out: Command[], code: string, text: string): void {
-  close(n, out, code, text, "wait", "drop", false);
+  close(n, out, { code: code, text: text, next: WAIT_DROP });
 }
 
-function onHandshakePacket(n: Draft, out: Command[], p: ServerPacket, nowMs: number): void {
+// ---- connecting ---------------------------------------------------------------------------
+
+/** The transport opened: sign a token if we hold a key, write CONNECT. */
+function sendConnect(n: Draft, out: Command[], epochSec: number, nowMs: number): void {
+  const c = n.setup.cfg;
+  const auth = c.auth as { symmetricKey?: string; sasToken?: string };
+  let password: string;
+  let renewAtMs: number;
+  if (auth.symmetricKey !== undefined) {
+    const t = sasTokenWith(n.setup.sign, c.host, c.deviceId, auth.symmetricKey, Math.floor(epochSec) + c.token.lifetimeSec);
+    if (t === null) { close(n, out, { code: "auth.keyInvalid", text: "the signing port refused the symmetric key", next: TO_HALT }); return; }
+    password = t;
+    renewAtMs = nowMs + (c.token.lifetimeSec - c.token.renewMarginSec) * 1000;
+  } else {
+    password = auth.sasToken as string;
+    const se = tokenExpirySec(password);
+    renewAtMs = se === null ? -1 : nowMs + (se - epochSec) * 1000;
+  }
+  write(n, out, connectUnchecked({
+    type: "connect", clientId: clientId(c.deviceId), cleanSession: false,
+    keepaliveSec: c.keepaliveSec, username: n.setup.username, password: password,
+  }, n.setup.alloc));
+  // The connect timer keeps running: it bounds open + CONNACK together.
+  enter(n, out, "handshaking", "link.handshaking", { keep: TIMER_BITS.connect });
+  n.dec = EMPTY_DECODER;
+  n.openedEpochSec = epochSec;
+  n.tokenRenewAtMs = renewAtMs;
+}
+
+/** The first packet of a link: CONNACK, or a protocol error. */
+function connack(n: Draft, out: Command[], p: ServerPacket, nowMs: number): void {
   if (p.type !== "connack") { protocolError(n, out, "protocol.unexpected", p.type + " before CONNACK"); return; }
   const rc = p.returnCode;
-  if (rc === 0) { connected(n, out, nowMs); return; }
-  if (rc === 1 || rc === 2) { close(n, out, "connack." + rc, undefined, "halt", "long", false); return; }
-  if (rc === 3) { close(n, out, "connack.3", undefined, "wait", "throttled", false); return; }
-  if (rc === 4 || rc === 5) {
-    if (n.openedEpochSec < MIN_PLAUSIBLE_EPOCH_SEC) {
-      close(n, out, "auth.clockNotSynced", "device time " + n.openedEpochSec, "wait", "long", false);
-      return;
-    }
-    n.authFailures = n.authFailures + 1;
-    const fresh = (n.setup.cfg.auth as { symmetricKey?: string }).symmetricKey !== undefined;
-    if (!fresh || n.authFailures >= 2) close(n, out, fresh ? "auth.repeated" : "connack." + rc, fresh ? "CONNACK " + rc : "the configured token was refused", "halt", "long", false);
-    else close(n, out, "connack." + rc, "retrying later with a fresh token", "wait", "long", false);
+  if (rc === 0) { accepted(n, out, nowMs); return; }
+  if (rc === 1 || rc === 2) { close(n, out, { code: "connack." + rc, next: TO_HALT }); return; }
+  if (rc === 3) { close(n, out, { code: "connack.3", next: { to: "wait", kind: "throttled" } }); return; }
+  if (rc !== 4 && rc !== 5) { protocolError(n, out, "protocol.badConnack", "return code " + rc); return; }
+  const epoch = n.openedEpochSec as number;
+  if (epoch < MIN_PLAUSIBLE_EPOCH_SEC) {
+    close(n, out, { code: "auth.clockNotSynced", text: "device time " + epoch, next: WAIT_LONG });
     return;
   }
-  protocolError(n, out, "protocol.badConnack", "return code " + rc);
+  if ((n.setup.cfg.auth as { symmetricKey?: string }).symmetricKey === undefined) {
+    close(n, out, { code: "connack." + rc, text: "the configured token was refused", next: TO_HALT });
+    return;
+  }
+  n.authFailures = n.authFailures + 1;
+  if (n.authFailures >= 2) close(n, out, { code: "auth.repeated", text: "CONNACK " + rc, next: TO_HALT });
+  else close(n, out, { code: "connack." + rc, text: "retrying later with a fresh token", next: WAIT_LONG });
 }
 
-function connected(n: Draft, out: Command[], nowMs: number): void {
+/** CONNACK 0: start the link's timers, subscribe to C2D, redeliver and send what waits. */
+function accepted(n: Draft, out: Command[], nowMs: number): void {
   const c = n.setup.cfg;
+  const dec = n.dec as DecoderState;
+  const renewAtMs = n.tokenRenewAtMs as number;
+  n.authFailures = 0;
+  enter(n, out, "connected", "link.connected");
+  n.dec = dec;
+  n.tokenRenewAtMs = renewAtMs;
   n.connectedAtMs = nowMs;
   n.lastRxMs = nowMs;
-  n.authFailures = 0;
-  enter(n, out, "connected", "link.connected", undefined);
   setTimer(n, out, "ping", c.keepaliveSec * 1000);
   setTimer(n, out, "rx", c.keepaliveSec * 1500);
   setTimer(n, out, "stable", c.backoff.stableMs);
-  if (n.tokenRenewAtMs >= 0) setTimer(n, out, "token", n.tokenRenewAtMs - nowMs);
+  if (renewAtMs >= 0) setTimer(n, out, "token", renewAtMs - nowMs);
   // Subscribe to cloud-to-device messages (the hub allows at most 5 subscriptions; we use one).
-  n.subId = allocId(n);
+  n.subId = allocId(n, 0);
   write(n, out, subscribeUnchecked({ type: "subscribe", packetId: n.subId, subscriptions: [{ topic: n.setup.c2dFilter, qos: 1 }] }, n.setup.alloc));
   // Redeliver what was in flight, in order, with DUP (MQTT 3.1.1 §4.4), then the queue.
   for (let i = 0; i < n.inflight.length; i++) writePublish(n, out, n.inflight[i], true);
   pump(n, out);
 }
 
-function onLinkPacket(n: Draft, out: Command[], p: ServerPacket): void {
+// ---- connected ----------------------------------------------------------------------------
+
+function renewToken(n: Draft, out: Command[]): void {
+  if ((n.setup.cfg.auth as { symmetricKey?: string }).symmetricKey === undefined) close(n, out, { code: "token.expired", next: TO_HALT, graceful: true });
+  else close(n, out, { code: "token.renew", next: { to: "wait", kind: "planned" }, graceful: true });
+}
+
+function linkPacket(n: Draft, out: Command[], p: ServerPacket): void {
   switch (p.type) {
     case "pingresp":
       return;
-    case "puback": {
-      const inf = n.inflight;
-      for (let i = 0; i < inf.length; i++) {
-        if (inf[i].packetId === p.packetId) {
-          const next = inf.slice();
-          next.splice(i, 1);
-          n.inflight = next;
-          out.push({ type: "acked", id: inf[i].id });
-          pump(n, out);
-          return;
-        }
-      }
-      protocolError(n, out, "protocol.unknownPacketId", "PUBACK " + p.packetId);
+    case "puback":
+      if (acknowledge(n, p.packetId, out)) pump(n, out);
+      else protocolError(n, out, "protocol.unknownPacketId", "PUBACK " + p.packetId);
       return;
-    }
     case "suback":
       if (p.packetId !== n.subId) { protocolError(n, out, "protocol.unexpected", "SUBACK " + p.packetId + " without a SUBSCRIBE"); return; }
       n.subId = 0;
       if (p.granted.length !== 1 || p.granted[0] === 0x80) out.push({ type: "log", code: "c2d.refused", text: "the hub refused the cloud-to-device subscription" });
       return;
     case "publish":
-      onC2d(n, out, p);
+      c2d(n, out, p);
       return;
     default:
       protocolError(n, out, "protocol.unexpected", p.type + " from the hub");
   }
 }
 
-function onC2d(n: Draft, out: Command[], p: PublishPacket): void {
+function c2d(n: Draft, out: Command[], p: PublishPacket): void {
   if (p.qos === 2) { protocolError(n, out, "protocol.qos2", "QoS 2 PUBLISH"); return; }
   if (p.qos === 1) write(n, out, pubackUnchecked(p.packetId));
   out.push({ type: "message", topic: p.topic, payload: p.payload, properties: parseC2dTopic(n.setup.cfg.deviceId, p.topic) });
@@ -546,40 +659,30 @@ function onC2d(n: Draft, out: Command[], p: PublishPacket): void {
 
 // ---- telemetry ----------------------------------------------------------------------------
 
-function onPublish(n: Draft, out: Command[], msg: Outbound): void {
+/** The message as it will be sent, or null (dropped as tooLarge) when no packet can carry it. */
+function admissible(n: Draft, out: Command[], msg: Outbound): Queued | null {
   const c = n.setup.cfg;
   const q: Queued = { id: msg.id, topic: telemetryTopic(c.deviceId, msg.properties), payload: msg.payload, qos: msg.qos === 1 ? 1 : 0, packetId: 0 };
   // the link's encoders trust it: a topic past MQTT's 16-bit string length is refused here
   const topicBytes = utf8Length(q.topic);
   if (topicBytes > MAX_STRING_BYTES || publishSize(topicBytes, q.payload.length, q.qos) > c.maxPacketBytes) {
     out.push({ type: "dropped", id: msg.id, why: "tooLarge" });
-    return;
+    return null;
   }
-  if (n.kind === "connected" && n.queue.length === 0 && (q.qos === 0 || n.inflight.length < MAX_INFLIGHT)) {
-    send(n, out, q);
-    return;
-  }
-  let queue = n.queue;
-  if (queue.length + n.inflight.length >= c.telemetry.queueLimit) {
-    if (c.telemetry.overflow === "refuse-new" || queue.length === 0) {
-      out.push({ type: "dropped", id: msg.id, why: "refused" });
-      return;
-    }
-    out.push({ type: "dropped", id: queue[0].id, why: "overflow" });
-    queue = queue.slice(1);
-  } else {
-    queue = queue.slice();
-  }
-  (queue as Queued[]).push(q);
-  n.queue = queue;
+  return q;
+}
+
+/** A message accepted while not connected: queued for the next link. */
+function accept(n: Draft, out: Command[], msg: Outbound): void {
+  const q = admissible(n, out, msg);
+  if (q !== null) admit(n, q, n.setup.cfg.telemetry.queueLimit, n.setup.cfg.telemetry.overflow, out);
 }
 
 /** Send queued messages while the in-flight window has room. */
 function pump(n: Draft, out: Command[]): void {
-  if (n.queue.length === 0) return;
-  let i = 0;
   const q = n.queue;
-  while (i < q.length && n.kind === "connected" && (q[i].qos === 0 || n.inflight.length < MAX_INFLIGHT)) {
+  let i = 0;
+  while (i < q.length && n.kind === "connected" && sendable(n, q[i])) {
     send(n, out, q[i]);
     i++;
   }
@@ -587,31 +690,10 @@ function pump(n: Draft, out: Command[]): void {
 }
 
 function send(n: Draft, out: Command[], q: Queued): void {
-  if (q.qos === 1) {
-    const m: Queued = { id: q.id, topic: q.topic, payload: q.payload, qos: 1, packetId: allocId(n) };
-    const inf = n.inflight.slice();
-    inf.push(m);
-    n.inflight = inf;
-    writePublish(n, out, m, false);
-  } else {
-    writePublish(n, out, q, false);
-    out.push({ type: "acked", id: q.id });
-  }
+  writePublish(n, out, sending(n, q, n.subId as number), false);
+  if (q.qos === 0) out.push({ type: "acked", id: q.id }); // QoS 0: done once written
 }
 
 function writePublish(n: Draft, out: Command[], m: Queued, dup: boolean): void {
   write(n, out, publishUnchecked({ type: "publish", topic: m.topic, payload: m.payload, qos: m.qos, dup: dup, retain: false, packetId: m.packetId }, n.setup.alloc));
-}
-
-/** The next free packet id in 1..65535 (not in flight, not our pending SUBSCRIBE). */
-function allocId(n: Draft): number {
-  let id = n.nextPacketId;
-  for (;;) {
-    let used = id === n.subId;
-    for (let i = 0; i < n.inflight.length && !used; i++) if (n.inflight[i].packetId === id) used = true;
-    if (!used) break;
-    id = id >= 65535 ? 1 : id + 1;
-  }
-  n.nextPacketId = id >= 65535 ? 1 : id + 1;
-  return id;
 }

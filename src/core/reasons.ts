@@ -25,6 +25,8 @@ export const REASONS: { readonly [code: string]: string } = freeze({
   "connack.4": "CONNACK 4: bad user name or password",
   "connack.5": "CONNACK 5: not authorized",
   "auth.repeated": "the hub refused a fresh token twice: check the device id and key",
+  "auth.keyInvalid": "the symmetric key cannot sign a token (not base64, or refused by the platform's signing): fix the configured key",
+  "transport.unclosable": "the transport could not be closed: no new one opens until the hub has dropped it (1.5x keepalive)",
   "auth.clockNotSynced": "the hub refused the token and the device clock is not set: sync time (SNTP) before connecting",
   "token.renew": "renewing the SAS token before it expires",
   "token.expired": "the configured SAS token has expired: supply a new one",

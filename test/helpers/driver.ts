@@ -1,17 +1,29 @@
 // Drives one link on a virtual clock and keeps every command it issued.
 import mqttPacket from "mqtt-packet";
-import { createLink, step, LinkState, LinkEvent, Command } from "../../src/core/link.js";
+import { createLink, step, LinkState, LinkEvent, Command, LinkBase, LinkStateKind, AfterClose } from "../../src/core/link.js";
+import { DecoderState } from "../../src/core/mqtt/decode.js";
 import { DeviceConfig } from "../../src/core/config.js";
 import { testConfig } from "./config.js";
 
 export const EPOCH = 1_800_000_000;
 
+/**
+ * Any state, read field by field: a test asserts one state after another on the same driver,
+ * which a discriminated union would narrow to `never`.
+ */
+export type AnyState = LinkBase & {
+  kind: LinkStateKind; dec?: DecoderState; openedEpochSec?: number; tokenRenewAtMs?: number;
+  connectedAtMs?: number; lastRxMs?: number; subId?: number; next?: AfterClose;
+};
+
 export class Driver {
-  s: LinkState;
+  private cur: LinkState;
+  get s(): AnyState { return this.cur; }
+  set s(v: AnyState) { this.cur = v as LinkState; }
   now = 0;
   log: Command[] = [];
-  constructor(cfg: DeviceConfig = testConfig(), seed = 1) { this.s = createLink(cfg, undefined, seed); }
-  ev(e: LinkEvent): Command[] { const r = step(this.s, e, this.now); this.s = r.state; this.log.push(...r.commands); return r.commands; }
+  constructor(cfg: DeviceConfig = testConfig(), seed = 1) { this.cur = createLink(cfg, undefined, seed); }
+  ev(e: LinkEvent): Command[] { const r = step(this.cur, e, this.now); this.cur = r.state; this.log.push(...r.commands); return r.commands; }
   at(ms: number) { this.now = ms; return this; }
   data(p: object) { return this.ev({ type: "transportData", gen: this.s.gen, bytes: new Uint8Array(mqttPacket.generate(p as any)) }); }
   connect(): Command[] {

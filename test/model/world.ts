@@ -5,8 +5,13 @@
 
 import mqttPacket from "mqtt-packet";
 import { step, LinkState, LinkEvent, Command, TIMER_KINDS, TimerKind } from "../../src/core/link.js";
+import { AnyState } from "../helpers/driver.js";
 
-export interface Transport { gen: number; opened: boolean; closeRequested: boolean }
+/**
+ * A transport the link opened. `abandonedAt`: the shell reported it could not close it
+ * (transportCloseFailed) at that time; it may still be open until the hub drops it.
+ */
+export interface Transport { gen: number; opened: boolean; closeRequested: boolean; closeAsked: number; abandonedAt?: number }
 
 export interface World {
   now: number;
@@ -57,6 +62,9 @@ export function enabledEvents(s: LinkState, w: World, rich: boolean): Labelled[]
   for (const t of w.alive) {
     const g = t.gen;
     if (t.closeRequested) ev.push({ label: `closed(${g},local)`, event: { type: "transportClosed", gen: g, cause: "local" }, now: at });
+    // a shell that cannot force a close says so when asked a second time (the close guard)
+    if (t.closeAsked >= 2 && t.abandonedAt === undefined) ev.push({ label: `closeFailed(${g})`, event: { type: "transportCloseFailed", gen: g }, now: at });
+    if (t.abandonedAt !== undefined) continue; // the link has let it go: nothing more from it matters but its close
     if (!t.opened) {
       ev.push({ label: `opened(${g})`, event: { type: "transportOpened", gen: g, epochSec: EPOCH }, now: at });
       if (rich) ev.push({ label: `opened(${g},badClock)`, event: { type: "transportOpened", gen: g, epochSec: 1000 }, now: at });
@@ -68,7 +76,8 @@ export function enabledEvents(s: LinkState, w: World, rich: boolean): Labelled[]
       for (const rc of codes) ev.push({ label: `connack(${g},${rc})`, event: { type: "transportData", gen: g, bytes: CONNACK[rc] }, now: at });
       if (s.inflight.length > 0) ev.push({ label: `puback(${g},${s.inflight[0].packetId})`, event: { type: "transportData", gen: g, bytes: puback(s.inflight[0].packetId) }, now: at });
       ev.push({ label: `puback(${g},999)`, event: { type: "transportData", gen: g, bytes: puback(999) }, now: at });
-      if (s.subId > 0) ev.push({ label: `suback(${g},${s.subId})`, event: { type: "transportData", gen: g, bytes: suback(s.subId) }, now: at });
+      const subId = (s as AnyState).subId || 0;
+      if (subId > 0) ev.push({ label: `suback(${g},${subId})`, event: { type: "transportData", gen: g, bytes: suback(subId) }, now: at });
       ev.push({ label: `pingresp(${g})`, event: { type: "transportData", gen: g, bytes: PINGRESP }, now: at });
       if (rich) ev.push({ label: `c2d(${g})`, event: { type: "transportData", gen: g, bytes: C2D }, now: at });
       ev.push({ label: `garbage(${g})`, event: { type: "transportData", gen: g, bytes: GARBAGE }, now: at });
@@ -102,6 +111,7 @@ export function apply(s: LinkState, w0: World, l: Labelled, stepFn?: typeof step
   const n = r.state;
   const bad = (v: string): Outcome => ({ state: n, world: w, violation: v, commands: r.commands });
   const floor = s.setup.cfg.backoff.floorMs;
+  const hubDropMs = s.setup.cfg.keepaliveSec * 1500;
 
   // World effects of the event itself.
   if (e.type === "publish") w.publishes++;
@@ -112,8 +122,13 @@ export function apply(s: LinkState, w0: World, l: Labelled, stepFn?: typeof step
     if (e.type === "transportOpened") { const t = w.alive.find((x) => x.gen === e.gen); if (t) t.opened = true; }
     if (e.type === "transportClosed") {
       const i = w.alive.findIndex((x) => x.gen === e.gen);
-      if (i >= 0) { w.alive.splice(i, 1); w.lastClose = l.now; }
+      // the close of a transport the link gave up on is news to nobody: no floor follows it
+      if (i >= 0) { if (w.alive[i].abandonedAt === undefined) w.lastClose = l.now; w.alive.splice(i, 1); }
       if (e.cause === "cert") w.fatal = true;
+    }
+    if (e.type === "transportCloseFailed") {
+      const t = w.alive.find((x) => x.gen === e.gen);
+      if (t && t.abandonedAt === undefined) { t.abandonedAt = l.now; w.lastClose = l.now; }
     }
     if (e.type === "transportData" && s.kind === "handshaking") {
       const rc = e.bytes[0] === 0x20 ? e.bytes[3] : -1;
@@ -133,21 +148,28 @@ export function apply(s: LinkState, w0: World, l: Labelled, stepFn?: typeof step
   for (const c of r.commands) {
     switch (c.type) {
       case "openTransport":
-        if (w.alive.length > 0) return bad(`inv1/2: openTransport(${c.gen}) while transport ${w.alive.map((t) => t.gen).join(",")} is alive`);
+        // Invariant 1 with a transport the shell could not close: it may still be open until the
+        // hub drops it for silence (1.5 x keepalive after the link gave it up).
+        for (const t of w.alive) {
+          if (t.abandonedAt === undefined) return bad(`inv1/2: openTransport(${c.gen}) while transport ${t.gen} is alive`);
+          if (l.now - t.abandonedAt < hubDropMs) return bad(`inv1/2: openTransport(${c.gen}) ${l.now - t.abandonedAt} ms after transport ${t.gen} could not be closed (the hub drops it after ${hubDropMs} ms)`);
+        }
         if (w.lastClose >= 0 && l.now - w.lastClose < floor) return bad(`inv3: openTransport ${l.now - w.lastClose} ms after a close (floor ${floor})`);
         if (w.fatal) return bad("inv7: openTransport after a fatal outcome without an explicit start");
         if (w.authRefusals >= 2) return bad("inv7: a third attempt after two refused fresh tokens");
-        w.alive.push({ gen: c.gen, opened: false, closeRequested: false });
+        w.alive.push({ gen: c.gen, opened: false, closeRequested: false, closeAsked: 0 });
         break;
       case "closeTransport": {
         const t = w.alive.find((x) => x.gen === c.gen);
         if (!t) return bad(`closeTransport(${c.gen}) for a transport that is not alive`);
         t.closeRequested = true;
+        t.closeAsked = Math.min(t.closeAsked + 1, 2);
         break;
       }
       case "write": {
         const t = w.alive.find((x) => x.gen === c.gen);
         if (!t || !t.opened) return bad(`write(${c.gen}) to a transport that is not open`);
+        if (t.abandonedAt !== undefined) return bad(`write(${c.gen}) to a transport the link gave up on`);
         break;
       }
       case "startTimer":
@@ -166,8 +188,9 @@ export function apply(s: LinkState, w0: World, l: Labelled, stepFn?: typeof step
   }
   // Invariant 1, seen from the state: exactly the states that own a transport have one alive.
   const owns = n.kind === "connecting" || n.kind === "handshaking" || n.kind === "connected" || n.kind === "closing";
-  if (owns && !(w.alive.length === 1 && w.alive[0].gen === n.gen)) return bad(`inv1: state ${n.kind} (gen ${n.gen}) but alive transports [${w.alive.map((t) => t.gen)}]`);
-  if (!owns && w.alive.length > 0) return bad(`inv1: state ${n.kind} with transport ${w.alive[0].gen} still alive`);
+  const held = w.alive.filter((t) => t.abandonedAt === undefined);
+  if (owns && !(held.length === 1 && held[0].gen === n.gen)) return bad(`inv1: state ${n.kind} (gen ${n.gen}) but alive transports [${held.map((t) => t.gen)}]`);
+  if (!owns && held.length > 0) return bad(`inv1: state ${n.kind} with transport ${held[0].gen} still alive`);
   // Invariant 7: fatal outcomes end in halted (via closing).
   if (w.fatal && (n.kind === "connecting" || n.kind === "waiting")) return bad(`inv7: ${n.kind} after a fatal outcome`);
   // Invariant 8: the attempt counter resets only after the stable period.
@@ -179,12 +202,14 @@ export function apply(s: LinkState, w0: World, l: Labelled, stepFn?: typeof step
 
 /** A compact key for state de-duplication; times are made relative to the world clock. */
 export function key(s: LinkState, w: World): string {
-  const rel = (t: number) => (t < 0 ? -1 : Math.min(w.now - t, 100000));
+  const rel = (t: number | undefined) => (t === undefined ? null : t < 0 ? -1 : Math.min(w.now - t, 100000));
+  const a = s as AnyState;
   return JSON.stringify([
-    s.kind, s.gen, s.timers, s.rng, s.attempt, s.prevHiMs, rel(s.lastCloseMs), rel(s.connectedAtMs), s.quickRemote,
-    s.authFailures, s.subId, s.nextPacketId, s.after, s.afterWait, s.code, s.dec.pending.length,
-    s.queue.map((q) => q.id), s.inflight.map((q) => q.id + ":" + q.packetId),
-    w.alive.map((t) => `${t.gen}${t.opened ? "o" : ""}${t.closeRequested ? "c" : ""}`),
+    a.kind, a.gen, a.timers, a.rng, a.attempt, a.prevHiMs, rel(a.lastCloseMs), rel(a.lingerUntilMs), rel(a.connectedAtMs), a.quickRemote,
+    a.authFailures, a.subId, a.nextPacketId, a.next ? a.next.to + (a.next.to === "wait" ? a.next.kind : "") : null, a.code,
+    a.dec ? a.dec.pending.length : null,
+    a.queue.map((q) => q.id), a.inflight.map((q) => q.id + ":" + q.packetId),
+    w.alive.map((t) => `${t.gen}${t.opened ? "o" : ""}${t.closeRequested ? "c" + t.closeAsked : ""}${t.abandonedAt === undefined ? "" : "a" + rel(t.abandonedAt)}`),
     TIMER_KINDS.map((k) => (w.timers[k] === undefined ? null : w.timers[k] - w.now)),
     rel(w.lastClose), w.fatal, w.authRefusals, w.publishes,
   ]);

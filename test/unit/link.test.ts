@@ -343,3 +343,40 @@ test("kicks that arrive as a reset count towards a suspected duplicate too", () 
   }
   assert.equal(last, "duplicate.suspected");
 });
+
+test("a symmetric key the signing port refuses halts as auth.keyInvalid, not as a refusal by the hub", () => {
+  const d = new Driver(testConfig({ auth: { symmetricKey: "not*base64" } }));
+  d.ev({ type: "start" });
+  const cmds = d.ev({ type: "transportOpened", gen: 1, epochSec: EPOCH });
+  assert.equal(find(cmds, "write").length, 0, "no CONNECT without a token");
+  assert.equal(d.s.kind, "closing");
+  assert.equal(d.s.code, "auth.keyInvalid");
+  d.ev({ type: "transportClosed", gen: 1, cause: "local" });
+  assert.equal(d.s.kind, "halted");
+  assert.equal(d.s.code, "auth.keyInvalid");
+  assert.notEqual(describe("auth.keyInvalid"), "auth.keyInvalid", "the code has a sentence");
+});
+
+test("closing: a transport the shell cannot close keeps any new transport away until the hub has dropped it", () => {
+  const d = new Driver();
+  d.ev({ type: "start" });
+  d.at(20000).fire("connect"); // the link closes the transport itself
+  assert.equal(d.s.kind, "closing");
+  d.at(30000).fire("closeGuard");
+  const cmds = d.ev({ type: "transportCloseFailed", gen: 1, detail: "no close event after end()" });
+  assert.equal(d.s.kind, "waiting");
+  assert.equal(d.s.code, "connect.timeout", "the status still says why the link closed");
+  assert.equal(find(cmds, "log")[0].code, "transport.unclosable");
+  // the hub drops a link silent for 1.5 x keepalive (30 s in this configuration)
+  const delay = find(cmds, "startTimer").find((c: any) => c.kind === "backoff").ms;
+  assert.ok(delay >= 45000, `waits ${delay} ms`);
+  // a stop and a start in between wait out the same time
+  d.at(31000).ev({ type: "stop" });
+  const again = d.ev({ type: "start" });
+  assert.equal(find(again, "openTransport").length, 0);
+  assert.equal(find(again, "startTimer")[0].ms, 30000 + 45000 - 31000);
+  // its late close is stale news: nothing changes
+  d.at(80000);
+  assert.equal(find(d.fire("backoff"), "openTransport").length, 1);
+  assert.equal(d.ev({ type: "transportClosed", gen: 1, cause: "local" }).length, 0);
+});
