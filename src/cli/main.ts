@@ -1,6 +1,11 @@
 // `linkguard <command> [flags]` — dispatches to each command's module. Exit codes: 0 success,
 // 1 the command ran and found a failure (invalid config, a failed check), 2 usage errors.
 
+import { deviceCommand } from "./device.js";
+import { fuzzCommand } from "./fuzz.js";
+import { hubCommand } from "./hub.js";
+import { simCommand } from "./sim.js";
+import { startCommand } from "./start.js";
 import { validateCommand } from "./validate.js";
 
 interface Entry { summary: string; load: () => Promise<(argv: string[]) => Promise<number>> }
@@ -15,13 +20,13 @@ function lazy(spec: string, name: string): Entry["load"] {
 }
 
 const COMMANDS: { [name: string]: Entry } = {
-  start: { summary: "the desktop simulator's default scenario: emulator + one device, scripted faults, live timeline", load: lazy("../sim/startcmd.js", "startCommand") },
-  hub: { summary: "the IoT Hub emulator alone, on TLS, for real devices or other clients", load: lazy("../sim/hubcmd.js", "hubCommand") },
-  sim: { summary: "a simulated fleet against the emulator with fault injection", load: lazy("../sim/simcmd.js", "simCommand") },
-  device: { summary: "one device on the desktop (the real core and node shell) against any hub", load: lazy("../sim/devicecmd.js", "deviceCommand") },
+  start: { summary: "the desktop simulator's default scenario: emulator + one device, scripted faults, live timeline", load: async () => startCommand },
+  hub: { summary: "the IoT Hub emulator alone, on TLS, for real devices or other clients", load: async () => hubCommand },
+  sim: { summary: "a simulated fleet against the emulator with fault injection", load: async () => simCommand },
+  device: { summary: "one device on the desktop (the real core and node shell) against any hub", load: async () => deviceCommand },
   validate: { summary: "validate a device configuration or manifest; path-precise errors", load: async () => validateCommand },
   build: { summary: "build the firmware bundle for a target (moddable | espruino)", load: lazy("../build/buildcmd.js", "buildCommand") },
-  fuzz: { summary: "fuzz the decoder and the link with random and mutated packets", load: lazy("../sim/fuzz.js", "fuzzCommand") },
+  fuzz: { summary: "fuzz the decoder and the link with random and mutated packets", load: async () => fuzzCommand },
   bench: { summary: "the benchmark suite", load: lazy("../../bench/benchcmd.js", "benchCommand") },
 };
 

@@ -17,7 +17,7 @@ import { startHub, type HubEmulator, type HubOptions } from "../../src/sim/hub.j
 import { parseDiagLine, diagProperties, type DiagRecord } from "../../src/sim/diaglog.js";
 import { makeRegistry, parseRegistry, loadRegistry, type Registry } from "../../src/sim/registry.js";
 import { profileFaults, FAULT_PROFILES, type ScheduledFault } from "../../src/sim/faults.js";
-import { hubCommand } from "../../src/sim/hubcmd.js";
+import { hubCommand } from "../../src/cli/hub.js";
 
 const { SharedAccessSignature, encodeUriComponentStrict } = common;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

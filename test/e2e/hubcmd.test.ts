@@ -17,7 +17,7 @@ import { FAULT_KINDS, type Fault } from "../../src/sim/faults.js";
 import { fleetDeviceConfig } from "../../src/sim/fleet.js";
 import type { HubEmulator } from "../../src/sim/hub.js";
 import { DROP_LINGER_MS, preview, runCommand, TrafficTally, type ConsoleContext } from "../../src/sim/hubconsole.js";
-import { hubCommand } from "../../src/sim/hubcmd.js";
+import { hubCommand } from "../../src/cli/hub.js";
 import { makeRegistry } from "../../src/sim/registry.js";
 import { reconnectDelays } from "../../src/sim/timeline.js";
 
