@@ -8,7 +8,7 @@
 // (DESIGN.md invariant 8); every drop is then a first retry, the case a user meets. Several
 // devices run in parallel to keep the run short; the hub admits 100 connections a second.
 
-import { startHub } from "../src/sim/hub.js";
+import { startHub } from "../src/sim/hub/emulator.js";
 import { NodeShell } from "../src/platform/node/shell.js";
 import { createNodeEngine } from "../src/platform/node/engine.js";
 import { MemoryStorage } from "../src/platform/node/storage.js";

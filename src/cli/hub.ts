@@ -11,7 +11,7 @@ import { createInterface, type Interface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
 import { makeCerts, readCa, writeCerts, CERT_FILES } from "../sim/certs.js";
 import { DiagWriter, type DiagRecord } from "../sim/diaglog.js";
-import { isLoopback, startHub, type HubEmulator } from "../sim/hub.js";
+import { isLoopback, startHub, type HubEmulator } from "../sim/hub/emulator.js";
 import { COMMAND_HELP, formatC2d, formatTelemetry, runCommand, TrafficTally, type ConsoleContext, type Reply } from "../sim/hubconsole.js";
 import { loadRegistry, makeRegistry, type Registry } from "../sim/registry.js";
 

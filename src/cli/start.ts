@@ -12,7 +12,7 @@ import { createNodeEngine } from "../platform/node/engine.js";
 import { SimDevice, waitFor } from "../sim/device.js";
 import { Fault } from "../sim/faults.js";
 import { fleetDeviceConfig, hubMark } from "../sim/fleet.js";
-import { startHub, HubEmulator } from "../sim/hub.js";
+import { startHub, HubEmulator } from "../sim/hub/emulator.js";
 import { makeRegistry } from "../sim/registry.js";
 import { formatEntry, formatHubLine, formatLog, Painter, wantsColor } from "../sim/timeline.js";
 

@@ -13,7 +13,7 @@ import { PassThrough } from "node:stream";
 import { generate, parser as mqttParser, type IConnackPacket, type Packet } from "mqtt-packet";
 import common from "azure-iot-common";
 import { makeCerts, readCa, writeCerts, type Certs } from "../../src/sim/certs.js";
-import { startHub, type HubEmulator, type HubOptions } from "../../src/sim/hub.js";
+import { startHub, type HubEmulator, type HubOptions } from "../../src/sim/hub/emulator.js";
 import { parseDiagLine, diagProperties, type DiagRecord } from "../../src/sim/diaglog.js";
 import { makeRegistry, parseRegistry, loadRegistry, type Registry } from "../../src/sim/registry.js";
 import { profileFaults, FAULT_PROFILES, type ScheduledFault } from "../../src/sim/faults.js";

@@ -15,7 +15,7 @@ import { createNodeEngine } from "../../src/platform/node/engine.js";
 import { SimDevice, waitFor } from "../../src/sim/device.js";
 import { FAULT_KINDS, type Fault } from "../../src/sim/faults.js";
 import { fleetDeviceConfig } from "../../src/sim/fleet.js";
-import type { HubEmulator } from "../../src/sim/hub.js";
+import type { HubEmulator } from "../../src/sim/hub/emulator.js";
 import { DROP_LINGER_MS, preview, runCommand, TrafficTally, type ConsoleContext } from "../../src/sim/hubconsole.js";
 import { hubCommand } from "../../src/cli/hub.js";
 import { makeRegistry } from "../../src/sim/registry.js";
