@@ -1,6 +1,7 @@
 // `linkguard <command> [flags]` — dispatches to each command's module. Exit codes: 0 success,
 // 1 the command ran and found a failure (invalid config, a failed check), 2 usage errors.
 
+import { buildCommand } from "./build.js";
 import { deviceCommand } from "./device.js";
 import { fuzzCommand } from "./fuzz.js";
 import { hubCommand } from "./hub.js";
@@ -25,7 +26,7 @@ const COMMANDS: { [name: string]: Entry } = {
   sim: { summary: "a simulated fleet against the emulator with fault injection", load: async () => simCommand },
   device: { summary: "one device on the desktop (the real core and node shell) against any hub", load: async () => deviceCommand },
   validate: { summary: "validate a device configuration or manifest; path-precise errors", load: async () => validateCommand },
-  build: { summary: "build the firmware bundle for a target (moddable | espruino)", load: lazy("../build/buildcmd.js", "buildCommand") },
+  build: { summary: "build the firmware bundle for a target (moddable | espruino)", load: async () => buildCommand },
   fuzz: { summary: "fuzz the decoder and the link with random and mutated packets", load: async () => fuzzCommand },
   bench: { summary: "the benchmark suite", load: lazy("../../bench/benchcmd.js", "benchCommand") },
 };
