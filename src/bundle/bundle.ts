@@ -9,7 +9,7 @@ import { pathToFileURL } from "node:url";
 import { gzipSync } from "node:zlib";
 import { X509Certificate } from "node:crypto";
 import { DeviceConfig } from "../core/config.js";
-import { PACKAGE_ROOT, writePrivateFile } from "../cli/files.js";
+import { PACKAGE_ROOT, writePrivateFile } from "../host/files.js";
 import { espruinoGuards, describeGuards } from "./guards-espruino.js";
 import { guardModdable, formatGuardError } from "./guards-moddable.js";
 

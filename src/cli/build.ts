@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { validateConfig, describeConfigError, isLoopbackHost } from "../core/config.js";
 import { buildEspruino, buildModdable, InputError, loadBoard, pemToDer, readJson } from "../bundle/bundle.js";
-import { PACKAGE_ROOT as ROOT } from "./files.js";
+import { PACKAGE_ROOT as ROOT } from "../host/files.js";
 
 const HELP = `usage: linkguard build --target moddable|espruino [--manifest FILE] [--config FILE] [--board NAME] [--ca FILE] [--out DIR]
 

@@ -8,7 +8,7 @@ import { X509Certificate } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { validateText } from "./validate.js";
 import { describeConfigError } from "../core/config.js";
-import { EngineKind, EngineUnavailable, loadEngine } from "../platform/node/engine.js";
+import { EngineKind, EngineUnavailable, loadEngine } from "../host/engine.js";
 import { FileStorage } from "../platform/node/storage.js";
 import { SimDevice, waitFor } from "../sim/device.js";
 import { engineFlag, numberFlag, parseFlags, UsageError } from "./flags.js";

@@ -2,7 +2,7 @@
 // the core on; each mistake a UsageError that names the flag (the commands exit 2 on it).
 
 import { parseArgs } from "node:util";
-import { ENGINE_KINDS, EngineKind } from "../platform/node/engine.js";
+import { ENGINE_KINDS, EngineKind } from "../host/engine.js";
 
 export class UsageError extends Error {}
 

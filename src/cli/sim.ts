@@ -2,7 +2,7 @@
 // --json prints exactly the DESIGN.md report on stdout; progress goes to stderr.
 
 import { writeFileSync } from "node:fs";
-import { EngineKind, EngineUnavailable } from "../platform/node/engine.js";
+import { EngineKind, EngineUnavailable } from "../host/engine.js";
 import { engineFlag, numberFlag, parseFlags, UsageError } from "./flags.js";
 import { FAULT_PROFILES, FaultProfile } from "../sim/faults.js";
 import { runFleet, DEFAULT_LINGER, Progress } from "../sim/fleet.js";

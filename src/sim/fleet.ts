@@ -5,7 +5,8 @@
 
 import { performance } from "node:perf_hooks";
 import { DeviceConfig, validateConfig } from "../core/config.js";
-import { CoreEngine, EngineKind, loadEngine } from "../platform/node/engine.js";
+import { EngineKind, loadEngine } from "../host/engine.js";
+import { CoreEngine } from "../platform/node/engine.js";
 import { SimDevice } from "./device.js";
 import { diagKey, diagProperties, DiagRecord } from "./diaglog.js";
 import { FaultProfile, profileFaults, ScheduledFault } from "./faults.js";

@@ -10,7 +10,7 @@ import { connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
-import { PACKAGE_ROOT } from "../../src/cli/files.js";
+import { PACKAGE_ROOT } from "../../src/host/files.js";
 import { createNodeEngine } from "../../src/platform/node/engine.js";
 import { SimDevice, waitFor } from "../../src/sim/device.js";
 import { FAULT_KINDS, type Fault } from "../../src/sim/faults.js";
