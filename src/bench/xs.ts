@@ -12,8 +12,8 @@
 // PUBLISH (-> a PUBACK write and a message). Heap growth: after gc, 10,000 publishes and their
 // PUBACKs, gc again; the difference in slots (goal: 0).
 
-import { XsWorker } from "../src/host/xs/worker.js";
-import { xsCoreScript } from "../src/host/xs/engine.js";
+import { XsWorker } from "../host/xs/worker.js";
+import { xsCoreScript } from "../host/xs/engine.js";
 import { median } from "./codec.js";
 
 export interface XsReport {
