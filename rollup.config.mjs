@@ -88,7 +88,7 @@ export function espruinoBuild(outDir) {
         plugins: [terser({
           ecma: 5, compress: { passes: 3, ecma: 5, pure_getters: true, unsafe_arrows: false, lhs_constants: false }, format: { ecma: 5, comments: false },
           // lhs_constants: false keeps `x === "lit"` as written: Espruino 2v29 reads a string literal
-          // that starts a case clause as empty (src/build/guards-espruino.ts checks the output)
+          // that starts a case clause as empty (src/bundle/guards-espruino.ts checks the output)
           // builtins: names such as "type" or "kind" are DOM properties, which terser otherwise
           // never shortens; the list above is explicit, so nothing else is touched
           // pure_getters: no getters anywhere in the bundle, so an unused property read may go

@@ -213,7 +213,7 @@ function isHostLabel(s: string): boolean {
 }
 
 /** a DNS name, a dotted IPv4 address, or an IPv6 literal (optionally in brackets) */
-export function isValidHost(h: string): boolean {
+function isValidHost(h: string): boolean {
   if (h.length === 0 || h.length > 253) return false;
   if (h.indexOf(":") >= 0) {
     const inner = h.charAt(0) === "[" && h.charAt(h.length - 1) === "]" ? h.substring(1, h.length - 1) : h;

@@ -8,8 +8,8 @@ import { explain } from "./reasons.js";
 import { utf8Length, writeUtf8 } from "./mqtt/utf8.js";
 
 /** The property that marks a telemetry message as linkguard diagnostics (routable on the hub). */
-export const DIAGNOSTICS_PROPERTY = "linkguard";
-export const DIAGNOSTICS_VALUE = "diagnostics";
+const DIAGNOSTICS_PROPERTY = "linkguard";
+const DIAGNOSTICS_VALUE = "diagnostics";
 
 /** Record what a command says about the link. Returns nothing; never throws. */
 export function observe(d: Diagnostics, c: Command, nowMs: number): void {

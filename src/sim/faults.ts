@@ -1,5 +1,5 @@
 // The fault injector's vocabulary and the fleet runner's fault profiles.
-// The hub (hub.ts) applies a Fault to one device or to every device ("*"); profileFaults
+// The hub (hub/emulator.ts) applies a Fault to one device or to every device ("*"); profileFaults
 // turns a profile name and a seed into a deterministic schedule of such injections.
 
 /**

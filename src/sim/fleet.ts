@@ -5,11 +5,12 @@
 
 import { performance } from "node:perf_hooks";
 import { DeviceConfig, validateConfig } from "../core/config.js";
-import { CoreEngine, EngineKind, loadEngine } from "../platform/node/engine.js";
+import { EngineKind, loadEngine } from "../host/engine.js";
+import { CoreEngine } from "../platform/node/engine.js";
 import { SimDevice } from "./device.js";
 import { diagKey, diagProperties, DiagRecord } from "./diaglog.js";
 import { FaultProfile, profileFaults, ScheduledFault } from "./faults.js";
-import { HubEmulator, startHub } from "./hub.js";
+import { HubEmulator, startHub } from "./hub/emulator.js";
 import { makeRegistry } from "./registry.js";
 import { buildReport, SimReport } from "./report.js";
 

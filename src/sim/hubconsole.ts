@@ -4,7 +4,7 @@
 // the topic, the size and a short printable preview of the payload.
 import { diagProperties, type DiagRecord } from "./diaglog.js";
 import { checkFault, type Fault } from "./faults.js";
-import type { C2dEvent, HubEmulator, ReceivedMessage } from "./hub.js";
+import type { C2dEvent, HubEmulator, ReceivedMessage } from "./hub/emulator.js";
 
 /** linger of `dropLinger` unless given: longer than an immediate reconnect, shorter than linkguard's default 2 s floor */
 export const DROP_LINGER_MS = 1500;

@@ -1,7 +1,7 @@
 // The simulation report (DESIGN.md, "Command line"): exactly these fields, in this order, and
 // its human summary.
 
-import { HubStats } from "./hub.js";
+import { HubStats } from "./hub/emulator.js";
 import { SimDevice } from "./device.js";
 import { delayStats, DelayStats, Painter } from "./timeline.js";
 

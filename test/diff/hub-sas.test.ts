@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import common from "azure-iot-common";
-import { checkSasToken, makeSasToken } from "../../src/sim/hub.js";
+import { checkSasToken, makeSasToken } from "../../src/sim/hub/sas.js";
 
 const { SharedAccessSignature, encodeUriComponentStrict } = common;
 const NOW_S = 1_700_000_000;

@@ -12,7 +12,7 @@ import { makeCerts } from "../../src/sim/certs.js";
 import { createNodeEngine } from "../../src/platform/node/engine.js";
 import { SimDevice, waitFor } from "../../src/sim/device.js";
 import { fleetDeviceConfig } from "../../src/sim/fleet.js";
-import { startHub, HubEmulator } from "../../src/sim/hub.js";
+import { startHub, HubEmulator } from "../../src/sim/hub/emulator.js";
 import { makeRegistry, Registry } from "../../src/sim/registry.js";
 
 const FAST = { keepaliveSec: 2, connectTimeoutMs: 1000, backoff: { baseMs: 100, capMs: 2000, floorMs: 400, stableMs: 1500 } };

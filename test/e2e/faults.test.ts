@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { createNodeEngine } from "../../src/platform/node/engine.js";
 import { SimDevice, waitFor } from "../../src/sim/device.js";
 import { fleetDeviceConfig } from "../../src/sim/fleet.js";
-import { startHub, HubEmulator } from "../../src/sim/hub.js";
+import { startHub, HubEmulator } from "../../src/sim/hub/emulator.js";
 import { makeRegistry, Registry } from "../../src/sim/registry.js";
 import { Fault } from "../../src/sim/faults.js";
 

@@ -13,11 +13,11 @@ import { PassThrough } from "node:stream";
 import { generate, parser as mqttParser, type IConnackPacket, type Packet } from "mqtt-packet";
 import common from "azure-iot-common";
 import { makeCerts, readCa, writeCerts, type Certs } from "../../src/sim/certs.js";
-import { startHub, type HubEmulator, type HubOptions } from "../../src/sim/hub.js";
+import { startHub, type HubEmulator, type HubOptions } from "../../src/sim/hub/emulator.js";
 import { parseDiagLine, diagProperties, type DiagRecord } from "../../src/sim/diaglog.js";
 import { makeRegistry, parseRegistry, loadRegistry, type Registry } from "../../src/sim/registry.js";
 import { profileFaults, FAULT_PROFILES, type ScheduledFault } from "../../src/sim/faults.js";
-import { hubCommand } from "../../src/sim/hubcmd.js";
+import { hubCommand } from "../../src/cli/hub.js";
 
 const { SharedAccessSignature, encodeUriComponentStrict } = common;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

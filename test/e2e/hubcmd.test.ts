@@ -10,14 +10,14 @@ import { connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
-import { PACKAGE_ROOT } from "../../src/cli/files.js";
+import { PACKAGE_ROOT } from "../../src/host/files.js";
 import { createNodeEngine } from "../../src/platform/node/engine.js";
 import { SimDevice, waitFor } from "../../src/sim/device.js";
 import { FAULT_KINDS, type Fault } from "../../src/sim/faults.js";
 import { fleetDeviceConfig } from "../../src/sim/fleet.js";
-import type { HubEmulator } from "../../src/sim/hub.js";
+import type { HubEmulator } from "../../src/sim/hub/emulator.js";
 import { DROP_LINGER_MS, preview, runCommand, TrafficTally, type ConsoleContext } from "../../src/sim/hubconsole.js";
-import { hubCommand } from "../../src/sim/hubcmd.js";
+import { hubCommand } from "../../src/cli/hub.js";
 import { makeRegistry } from "../../src/sim/registry.js";
 import { reconnectDelays } from "../../src/sim/timeline.js";
 

@@ -18,7 +18,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { need, requireNeed, skipUnless } from "../helpers/needs.js";
-import { startHub, HubEmulator } from "../../src/sim/hub.js";
+import { startHub, HubEmulator } from "../../src/sim/hub/emulator.js";
 import type { DiagRecord } from "../../src/sim/diaglog.js";
 import { EspruinoDevice } from "./espruino-device.js";
 import { waitFor } from "../../src/sim/device.js";

@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startHub, HubEmulator } from "../../src/sim/hub.js";
+import { startHub, HubEmulator } from "../../src/sim/hub/emulator.js";
 import { makeCerts, Certs } from "../../src/sim/certs.js";
 import { waitFor } from "../../src/sim/device.js";
 import { need, requireNeed, skipUnless } from "../helpers/needs.js";

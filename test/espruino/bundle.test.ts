@@ -7,7 +7,7 @@ import { gzipSync } from "node:zlib";
 import { readdirSync, readFileSync } from "node:fs";
 import { espruinoBundle, scan, Bundle, mangledProps, stringLiterals } from "./bundle.js";
 import { makeStandin, Standin } from "./standin.js";
-import { startHub, HubEmulator } from "../../src/sim/hub.js";
+import { startHub, HubEmulator } from "../../src/sim/hub/emulator.js";
 import { validateConfig } from "../../src/core/config.js";
 
 const DEVICE = "esp-0001";

@@ -1,8 +1,8 @@
-// The build-time guards for the Espruino bundle (src/build/guards-espruino.ts): each catches its
+// The build-time guards for the Espruino bundle (src/bundle/guards-espruino.ts): each catches its
 // quirk in a small bad input, passes the good twin, and passes the bundle the build ships.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { espruinoGuards } from "../../src/build/guards-espruino.js";
+import { espruinoGuards } from "../../src/bundle/guards-espruino.js";
 import { espruinoBundle } from "./bundle.js";
 
 const rules = (code: string) => espruinoGuards(code).map((f) => f.rule + "@" + f.line + ":" + f.column);

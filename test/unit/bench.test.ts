@@ -1,11 +1,11 @@
 // The benchmark's smoke version: `linkguard bench --quick` end to end (seconds, not minutes).
 // It checks the shape of the DESIGN.md bench object and that every figure is a finite number.
-// No timing assertions: figures are measured in bench/, never asserted here.
+// No timing assertions: figures are measured by src/bench/ (results in bench/), never asserted here.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { runBench, table, PARTS, BenchReport } from "../../bench/benchcmd.js";
-import { stormSvg } from "../../bench/chart.js";
-import { POLICIES } from "../../bench/storm.js";
+import { runBench, table, PARTS, BenchReport } from "../../src/bench/suite.js";
+import { stormSvg } from "../../src/bench/chart.js";
+import { POLICIES } from "../../src/bench/storm.js";
 
 const CODEC_CASES = ["publish-encode", "publish-decode", "connect-encode", "connect-decode", "puback-encode", "puback-decode"];
 

@@ -9,7 +9,7 @@ import { X509Certificate } from "node:crypto";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { PACKAGE_ROOT, packageRootFrom, writePrivateFile } from "../../src/cli/files.js";
+import { PACKAGE_ROOT, packageRootFrom, writePrivateFile } from "../../src/host/files.js";
 import { makeCerts } from "../../src/sim/certs.js";
 
 const BIN = join(PACKAGE_ROOT, "bin", "linkguard.js");

@@ -6,7 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { X509Certificate } from "node:crypto";
 import * as acorn from "acorn";
-import { buildCommand, loadBoard, boardNames } from "../../src/build/buildcmd.js";
+import { buildCommand } from "../../src/cli/build.js";
+import { loadBoard, boardNames } from "../../src/bundle/bundle.js";
 import { validateConfig } from "../../src/core/config.js";
 import { validateText } from "../../src/cli/validate.js";
 

@@ -1,4 +1,4 @@
-// The Moddable build guards (src/build/guards-moddable.ts): each XS quirk in a small module
+// The Moddable build guards (src/bundle/guards-moddable.ts): each XS quirk in a small module
 // fails with a precise message, what XS accepts passes, and the modules `linkguard build`
 // writes today pass (so putting a quirk back in the source fails the build).
 import { describe, test, after } from "node:test";
@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { checkImports, checkFrozenBuffers, exportedNames, guardModdable, formatGuardError } from "../../src/build/guards-moddable.js";
-import { buildCommand } from "../../src/build/buildcmd.js";
+import { checkImports, checkFrozenBuffers, exportedNames, guardModdable, formatGuardError } from "../../src/bundle/guards-moddable.js";
+import { buildCommand } from "../../src/cli/build.js";
 
 const core = (code: string) => ({ specifier: "linkguard/core", file: "modules/linkguard-core.js", code });
 const main = (code: string) => ({ file: "modules/main.js", code });

@@ -7,7 +7,8 @@ import { createServer as netServer, Server } from "node:net";
 import { createServer as tlsServer } from "node:tls";
 import mqttPacket from "mqtt-packet";
 import { Command, LinkEvent } from "../../src/core/link.js";
-import { CoreEngine, createNodeEngine, EngineUnavailable, loadEngine } from "../../src/platform/node/engine.js";
+import { CoreEngine, createNodeEngine } from "../../src/platform/node/engine.js";
+import { EngineUnavailable, loadEngine } from "../../src/host/engine.js";
 import { NodeShell } from "../../src/platform/node/shell.js";
 import { makeCerts } from "../../src/sim/certs.js";
 import { testConfig, TEST_KEY } from "../helpers/config.js";
@@ -175,7 +176,7 @@ test("createNodeEngine runs the real core: start opens generation 1", () => {
   assert.deepEqual(eng.snapshot(), { kind: "connecting", code: "start", attempt: 0, gen: 1 });
 });
 
-test("loadEngine('xs') either loads the XS engine or says clearly that it is not built", async () => {
+test("loadEngine('xs') either loads the XS engine or says clearly that it is not installed", async () => {
   try {
     const eng = await loadEngine("xs", testConfig(), 1);
     assert.equal(typeof eng.handle, "function");

@@ -12,7 +12,7 @@ import { encode, feed, EMPTY_DECODER, Packet } from "../../src/core/mqtt/index.j
 import { DeviceConfig } from "../../src/core/config.js";
 import { initialWorld, enabledEvents, apply, Labelled } from "../model/world.js";
 import { testConfig } from "../helpers/config.js";
-import { XsHost, createXsEngine, toJson } from "../../src/platform/xs/engine.js";
+import { XsHost, createXsEngine, toJson } from "../../src/host/xs/engine.js";
 
 let host: XsHost;
 const started = Date.now();

@@ -11,7 +11,7 @@ export type { Packet } from "../../core/mqtt/index.js";
 export { hmacSha256 } from "../../core/crypto/hmac.js";
 // what the Moddable shell and firmware (modules/main.js) import from "linkguard/core": every
 // name they import must be exported here, or XS aborts the app at load (`import x not found`);
-// `linkguard build --target moddable` checks it (src/build/guards-moddable.ts)
+// `linkguard build --target moddable` checks it (src/bundle/guards-moddable.ts)
 export { deliver } from "../../core/app.js";
 export { Diagnostics } from "../../core/diagnostics.js";
 export { observe, diagnosticsMessage } from "../../core/observe.js";

@@ -5,14 +5,16 @@
 // "connected" for a linger, and a CONNECT inside it is a 409002 LinkCreationConflict. The
 // emulator sees the real sockets too, so it can tell a reconnect inside the linger (cause 1)
 // from a second link opened while the first was still open (cause 2, a device bug).
-import { createHash, createHmac, timingSafeEqual } from "node:crypto";
-import { createServer as createTcpServer, connect as tcpConnect, type Server, type Socket } from "node:net";
-import { connect as tlsConnect, createServer as createTlsServer } from "node:tls";
+import { createHash } from "node:crypto";
+import { createServer as createTcpServer, type Server, type Socket } from "node:net";
+import { createServer as createTlsServer } from "node:tls";
 import { generate, parser as mqttParser, type IConnectPacket, type Packet, type Parser } from "mqtt-packet";
-import { makeCerts, type Certs } from "./certs.js";
-import { diagKey, makeDiagRecord, type DiagOperation, type DiagRecord } from "./diaglog.js";
-import { seededRandom, type Fault } from "./faults.js";
-import type { Registry } from "./registry.js";
+import { makeCerts, type Certs } from "../certs.js";
+import { diagKey, makeDiagRecord, type DiagOperation, type DiagRecord } from "../diaglog.js";
+import { seededRandom, type Fault } from "../faults.js";
+import type { Registry } from "../registry.js";
+import { CloneClient, type CloneHost } from "./clone.js";
+import { checkSasToken, encodeStrict, usernameOk } from "./sas.js";
 
 export interface HubOptions {
   /** TCP port; 0 (the default) picks a free one */
@@ -142,91 +144,6 @@ const TLS_CIPHERS = [
 ].join(":");
 const TLS_CURVES = "P-256:X25519:P-384";
 
-// ---------------------------------------------------------------------------------------
-// SAS tokens, checked independently of the device's code (this is a test oracle for it).
-
-export type SasCheck = { ok: true; expirySec: number } | { ok: false; reason: string };
-
-/** encodeURIComponent plus !'()*, as the Azure SDKs' encodeUriComponentStrict writes it (lowercase hex) */
-function encodeStrict(s: string): string {
-  return encodeURIComponent(s).replace(/[!'()*]/g, (c) => "%" + c.charCodeAt(0).toString(16));
-}
-
-/**
- * Checks a device SAS token as IoT Hub does:
- * `SharedAccessSignature sr={urlenc(host/devices/id)}&sig={urlenc(base64(HMAC-SHA256(key, sr + "\n" + se)))}&se={expiry}`
- * (fields in any order, skn optional). The signature covers sr as it appears in the token.
- * Reasons are fixed texts; the token never appears in them.
- */
-export function checkSasToken(
-  token: string,
-  want: { hubName: string; deviceId: string; key: Uint8Array; nowSec: number },
-): SasCheck {
-  const PREFIX = "SharedAccessSignature ";
-  if (!token.startsWith(PREFIX)) return { ok: false, reason: "sas: not a SharedAccessSignature" };
-  const fields = new Map<string, string>();
-  for (const part of token.slice(PREFIX.length).split("&")) {
-    const eq = part.indexOf("=");
-    if (eq <= 0) return { ok: false, reason: "sas: malformed field" };
-    const name = part.slice(0, eq);
-    if (fields.has(name)) return { ok: false, reason: "sas: repeated field " + name };
-    fields.set(name, part.slice(eq + 1));
-  }
-  const sr = fields.get("sr");
-  const sig = fields.get("sig");
-  const se = fields.get("se");
-  if (sr === undefined || sig === undefined || se === undefined) return { ok: false, reason: "sas: sr, sig and se are required" };
-  // sr must be the URL encoding of {hub}/devices/{deviceId} (the host is case-insensitive,
-  // percent escapes may use either case; encodeURIComponent's and the SDKs' stricter form both pass)
-  const resource = safeDecode(sr);
-  const slash = resource === null ? -1 : resource.indexOf("/");
-  if (resource === null || slash < 0 || resource.slice(0, slash).toLowerCase() !== want.hubName.toLowerCase() ||
-    resource.slice(slash) !== "/devices/" + want.deviceId) {
-    return { ok: false, reason: "sas: sr is not {hub}/devices/{deviceId}" };
-  }
-  const upper = (x: string): string => x.replace(/%[0-9a-f]{2}/gi, (m) => m.toUpperCase());
-  const srNorm = upper(sr);
-  if (srNorm !== encodeURIComponent(resource) && srNorm !== upper(encodeStrict(resource))) {
-    return { ok: false, reason: "sas: sr is not URL-encoded" };
-  }
-  if (!/^[0-9]{1,12}$/.test(se)) return { ok: false, reason: "sas: se is not an integer" };
-  const expirySec = Number(se);
-  if (expirySec <= want.nowSec) return { ok: false, reason: "sas: token expired" };
-  const sigText = safeDecode(sig);
-  if (sigText === null || !/^[A-Za-z0-9+/]+={0,2}$/.test(sigText)) return { ok: false, reason: "sas: sig is not URL-encoded base64" };
-  const got = Buffer.from(sigText, "base64");
-  const expected = createHmac("sha256", want.key).update(sr + "\n" + se, "utf8").digest();
-  if (got.length !== expected.length || !timingSafeEqual(got, expected)) return { ok: false, reason: "sas: signature mismatch" };
-  return { ok: true, expirySec };
-}
-
-function safeDecode(s: string): string | null {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return null;
-  }
-}
-
-/** A device SAS token signed with `key` (used by clones; tests use the SDK's own). */
-export function makeSasToken(o: { hubName: string; deviceId: string; key: Uint8Array; expirySec: number }): string {
-  const sr = encodeStrict(o.hubName + "/devices/" + o.deviceId);
-  const sig = createHmac("sha256", o.key).update(sr + "\n" + o.expirySec, "utf8").digest("base64");
-  return "SharedAccessSignature sr=" + sr + "&sig=" + encodeStrict(sig) + "&se=" + o.expirySec;
-}
-
-/** `{hubName}/{deviceId}/?api-version=…` (other query parameters allowed; host case-insensitive) */
-export function usernameOk(username: string | undefined, hubName: string, deviceId: string): boolean {
-  if (username === undefined) return false;
-  const slash = username.indexOf("/");
-  if (slash < 0 || username.slice(0, slash).toLowerCase() !== hubName.toLowerCase()) return false;
-  const rest = username.slice(slash + 1);
-  if (!rest.startsWith(deviceId + "/?")) return false;
-  return rest.slice(deviceId.length + 2).split("&").some((kv) => /^api-version=[^&=]+$/.test(kv));
-}
-
-// ---------------------------------------------------------------------------------------
-
 type Phase = "awaitConnect" | "authorizing" | "withheld" | "up" | "ended";
 
 interface C2dMessage {
@@ -299,7 +216,7 @@ export async function startHub(opts: HubOptions): Promise<HubEmulator> {
   return hub.api();
 }
 
-class Hub {
+class Hub implements CloneHost {
   readonly hubName: string;
   private readonly bind: string;
   private readonly wantPort: number;
@@ -946,93 +863,6 @@ class Hub {
     for (const s of Array.from(this.sockets)) s.destroy();
     const server = this.server;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-}
-
-/**
- * A second client with a device's identity and key (the `clone` fault): it connects over a
- * real socket, stays, and reconnects 100–500 ms after each kick, until its time is up; then it
- * sends DISCONNECT. The hub recognises its sockets by their local port (loopback only).
- */
-class CloneClient {
-  private socket: Socket | null = null;
-  private retry: NodeJS.Timeout | null = null;
-  private endTimer: NodeJS.Timeout | null = null;
-  private ping: NodeJS.Timeout | null = null;
-  private stopped = false;
-
-  constructor(private readonly hub: Hub, private readonly dev: Device, private untilMs: number) {}
-
-  running(): boolean {
-    return !this.stopped;
-  }
-
-  start(): void {
-    this.scheduleEnd();
-    this.connect();
-  }
-
-  extend(untilMs: number): void {
-    this.untilMs = Math.max(this.untilMs, untilMs);
-    this.scheduleEnd();
-  }
-
-  private scheduleEnd(): void {
-    clearTimer(this.endTimer);
-    this.endTimer = setTimeout(() => this.stop(), Math.max(0, this.untilMs - Date.now()));
-  }
-
-  private connect(): void {
-    this.retry = null;
-    if (this.stopped || this.hub.isClosing()) return;
-    const t = this.hub.cloneTarget();
-    const socket = t.plaintext
-      ? tcpConnect({ host: "127.0.0.1", port: t.port })
-      : tlsConnect({ host: "127.0.0.1", port: t.port, ca: t.caPem, servername: "localhost", rejectUnauthorized: true });
-    this.socket = socket;
-    let localPort = 0;
-    const parser = mqttParser({ protocolVersion: 4 });
-    parser.on("packet", (p: Packet) => {
-      if (p.cmd === "publish" && p.qos === 1) socket.write(generate({ cmd: "puback", messageId: p.messageId }));
-    });
-    parser.on("error", () => socket.destroy());
-    socket.on("data", (b: Buffer) => parser.parse(b));
-    socket.once(t.plaintext ? "connect" : "secureConnect", () => {
-      localPort = socket.localPort ?? 0;
-      this.hub.registerClonePort(localPort);
-      const hubName = this.hub.hubName;
-      const password = makeSasToken({ hubName, deviceId: this.dev.id, key: this.dev.key, expirySec: Math.floor(Date.now() / 1000) + 3600 });
-      socket.write(generate({
-        cmd: "connect", protocolId: "MQTT", protocolVersion: 4, clean: false, keepalive: 60,
-        clientId: this.dev.id, username: hubName + "/" + this.dev.id + "/?api-version=2021-04-12",
-        password: Buffer.from(password, "utf8"),
-      }));
-      this.ping = setInterval(() => socket.write(generate({ cmd: "pingreq" })), 30000);
-    });
-    socket.on("error", () => {});
-    socket.on("close", () => {
-      clearTimer(this.ping);
-      this.ping = null;
-      if (localPort) setTimeout(() => this.hub.unregisterClonePort(localPort), 1000).unref();
-      if (this.socket === socket) this.socket = null;
-      if (this.stopped || this.hub.isClosing() || Date.now() >= this.untilMs) return;
-      const delayMs = 100 + Math.round(400 * this.hub.random());
-      this.hub.note("clone of " + this.dev.id + ": kicked, reconnecting in " + delayMs + " ms");
-      this.retry = setTimeout(() => this.connect(), delayMs);
-    });
-  }
-
-  stop(): void {
-    if (this.stopped) return;
-    this.stopped = true;
-    clearTimer(this.retry);
-    clearTimer(this.endTimer);
-    clearTimer(this.ping);
-    const s = this.socket;
-    if (s && !s.destroyed) {
-      if (this.hub.isClosing()) s.destroy();
-      else s.end(generate({ cmd: "disconnect" }));
-    }
   }
 }
 

@@ -2,13 +2,13 @@
 // --json prints exactly the DESIGN.md report on stdout; progress goes to stderr.
 
 import { writeFileSync } from "node:fs";
-import { parseArgs } from "node:util";
-import { ENGINE_KINDS, EngineKind, EngineUnavailable } from "../platform/node/engine.js";
-import { FAULT_PROFILES, FaultProfile } from "./faults.js";
-import { runFleet, DEFAULT_LINGER, Progress } from "./fleet.js";
-import { renderHtml } from "./html.js";
-import { judge, summary } from "./report.js";
-import { Painter, wantsColor } from "./timeline.js";
+import { EngineKind, EngineUnavailable } from "../host/engine.js";
+import { engineFlag, numberFlag, parseFlags, UsageError } from "./flags.js";
+import { FAULT_PROFILES, FaultProfile } from "../sim/faults.js";
+import { runFleet, DEFAULT_LINGER, Progress } from "../sim/fleet.js";
+import { renderHtml } from "../sim/html.js";
+import { judge, summary } from "../sim/report.js";
+import { Painter, wantsColor } from "../sim/timeline.js";
 
 const HELP = `usage: linkguard sim [--devices N] [--duration S] [--faults PROFILE] [--seed K]
                      [--engine node|xs] [--json] [--html FILE] [--linger MIN-MAX] [--rate R]
@@ -31,36 +31,6 @@ time to reconnect and have their in-flight messages acknowledged before anything
 
 Exit codes: 0 pass; 1 the run found a failure (a conflict with an open link, a conflict although
 the linger is shorter than the backoff floor, lost telemetry, a halted device); 2 usage errors.`;
-
-export class UsageError extends Error {}
-
-/** A number flag: integer or not, in [min, max]; a clear message otherwise. */
-export function numberFlag(name: string, v: string | undefined, dflt: number, min: number, max: number, integer: boolean): number {
-  if (v === undefined) return dflt;
-  const t = v.trim();
-  const x = t === "" ? NaN : Number(t);
-  if (!Number.isFinite(x)) throw new UsageError(`--${name}: "${v}" is not a number`);
-  if (integer && Math.floor(x) !== x) throw new UsageError(`--${name}: "${v}" must be an integer`);
-  if (x < min || x > max) throw new UsageError(`--${name}: ${v} is out of range ${min}..${max}`);
-  return x;
-}
-
-export function engineFlag(v: string | undefined): EngineKind {
-  if (v === undefined) return "node";
-  if ((ENGINE_KINDS as readonly string[]).indexOf(v) < 0) throw new UsageError(`--engine: "${v}" is not one of ${ENGINE_KINDS.join(", ")}`);
-  return v as EngineKind;
-}
-
-/** util.parseArgs, strict, its errors turned into UsageError with the flag named. */
-export function parseFlags(argv: string[], options: { [name: string]: { type: "string" | "boolean"; short?: string } }): { [name: string]: string | boolean | undefined } {
-  try {
-    const r = parseArgs({ args: argv, options: options, strict: true, allowPositionals: false });
-    return r.values as { [name: string]: string | boolean | undefined };
-  } catch (e) {
-    const msg = (e as Error).message.split("\n")[0];
-    throw new UsageError(msg.replace(/\. To specify a positional argument.*$/, ""));
-  }
-}
 
 function lingerFlag(v: string | undefined): { min: number; max: number } | undefined {
   if (v === undefined) return undefined;

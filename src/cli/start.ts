@@ -7,14 +7,14 @@
 
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
-import { DiagRecord } from "./diaglog.js";
+import { DiagRecord } from "../sim/diaglog.js";
 import { createNodeEngine } from "../platform/node/engine.js";
-import { SimDevice, waitFor } from "./device.js";
-import { Fault } from "./faults.js";
-import { fleetDeviceConfig, hubMark } from "./fleet.js";
-import { startHub, HubEmulator } from "./hub.js";
-import { makeRegistry } from "./registry.js";
-import { formatEntry, formatHubLine, formatLog, Painter, wantsColor } from "./timeline.js";
+import { SimDevice, waitFor } from "../sim/device.js";
+import { Fault } from "../sim/faults.js";
+import { fleetDeviceConfig, hubMark } from "../sim/fleet.js";
+import { startHub, HubEmulator } from "../sim/hub/emulator.js";
+import { makeRegistry } from "../sim/registry.js";
+import { formatEntry, formatHubLine, formatLog, Painter, wantsColor } from "../sim/timeline.js";
 
 const HELP = `usage: linkguard start [--seed K]
 

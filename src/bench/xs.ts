@@ -1,5 +1,5 @@
-// XS cost: the core as built for Moddable (src/platform/xs's xsCoreScript: rollup, ES2020) in the
-// real XS engine (@agoric/xsnap's worker, driven by src/platform/xs/worker.ts).
+// XS cost: the core as built for Moddable (src/host/xs/engine.ts xsCoreScript: rollup, ES2020) in the
+// real XS engine (@agoric/xsnap's worker, driven by src/host/xs/worker.ts).
 //
 // The xsnap meter reports, per evaluation, `compute` (XS's count of executed instructions) and
 // `currentHeapCount` (heap slots in use afterwards). A sample is gc(), then one evaluation of a
@@ -12,8 +12,8 @@
 // PUBLISH (-> a PUBACK write and a message). Heap growth: after gc, 10,000 publishes and their
 // PUBACKs, gc again; the difference in slots (goal: 0).
 
-import { XsWorker } from "../src/platform/xs/worker.js";
-import { xsCoreScript } from "../src/platform/xs/engine.js";
+import { XsWorker } from "../host/xs/worker.js";
+import { xsCoreScript } from "../host/xs/engine.js";
 import { median } from "./codec.js";
 
 export interface XsReport {

@@ -17,9 +17,10 @@
 // CONNECT reaches the hub half a round trip later and the CONNACK comes back after another.
 
 import { createHmac } from "node:crypto";
-import azureIotCommon from "azure-iot-common";
-import { createLink, step, LinkState, Command, TimerKind, TIMER_KINDS } from "../src/core/link.js";
-import { validateConfig, DeviceConfig } from "../src/core/config.js";
+import { createRequire } from "node:module";
+import type azureIotCommon from "azure-iot-common";
+import { createLink, step, LinkState, Command, TimerKind, TIMER_KINDS } from "../core/link.js";
+import { validateConfig, DeviceConfig } from "../core/config.js";
 
 export type PolicyName = "linkguard" | "linkguard-fleet-aware" | "mqttjs-fixed-1s" | "azure-node-sdk"
   | "azure-c-sdk" | "azure-embedded-c" | "full-jitter";
@@ -152,8 +153,12 @@ export interface PeerPolicy {
   next(dev: number, n: number, opMs: number, rnd: () => number, nowMs: number): number;
 }
 
-const { ExponentialBackOffWithJitter } = azureIotCommon;
-type AzureBackoff = InstanceType<typeof ExponentialBackOffWithJitter>;
+type AzureBackoff = InstanceType<typeof azureIotCommon.ExponentialBackOffWithJitter>;
+
+/** azure-iot-common, a dev dependency: loaded when its policy runs, so the CLI starts without it. */
+function azureBackoff(): typeof azureIotCommon.ExponentialBackOffWithJitter {
+  return (createRequire(import.meta.url)("azure-iot-common") as typeof azureIotCommon).ExponentialBackOffWithJitter;
+}
 
 function peerPolicy(name: PolicyName): PeerPolicy {
   switch (name) {
@@ -165,7 +170,8 @@ function peerPolicy(name: PolicyName): PeerPolicy {
       // attempt, and CONNACK 3 maps to a ServiceUnavailableError, not a ThrottlingError.
       // The class draws from Math.random (it cannot be seeded).
       const policies: AzureBackoff[] = [];
-      const get = (dev: number) => policies[dev] || (policies[dev] = new ExponentialBackOffWithJitter());
+      const Backoff = azureBackoff();
+      const get = (dev: number) => policies[dev] || (policies[dev] = new Backoff());
       return {
         first: (dev) => get(dev).nextRetryTimeout(1, false),
         next: (dev, n) => get(dev).nextRetryTimeout(n + 1, false),

@@ -15,11 +15,11 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import mqttPacket from "mqtt-packet";
-import { encode, encodeInto, encodePuback, decodePacket } from "../src/core/mqtt/index.js";
-import type { Packet } from "../src/core/mqtt/index.js";
-import { username, telemetryTopic } from "../src/core/hub/names.js";
-import { sasToken } from "../src/core/hub/sas.js";
-import { nodeAlloc } from "../src/platform/node/engine.js";
+import { encode, encodeInto, encodePuback, decodePacket } from "../core/mqtt/index.js";
+import type { Packet } from "../core/mqtt/index.js";
+import { username, telemetryTopic } from "../core/hub/names.js";
+import { sasToken } from "../core/hub/sas.js";
+import { nodeAlloc } from "../platform/node/engine.js";
 
 export type CodecCase = "publish-encode" | "publish-decode" | "connect-encode" | "connect-decode" | "puback-encode" | "puback-decode";
 

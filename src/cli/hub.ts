@@ -9,11 +9,11 @@ import { hostname, networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { createInterface, type Interface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
-import { makeCerts, readCa, writeCerts, CERT_FILES } from "./certs.js";
-import { DiagWriter, type DiagRecord } from "./diaglog.js";
-import { isLoopback, startHub, type HubEmulator } from "./hub.js";
-import { COMMAND_HELP, formatC2d, formatTelemetry, runCommand, TrafficTally, type ConsoleContext, type Reply } from "./hubconsole.js";
-import { loadRegistry, makeRegistry, type Registry } from "./registry.js";
+import { makeCerts, readCa, writeCerts, CERT_FILES } from "../sim/certs.js";
+import { DiagWriter, type DiagRecord } from "../sim/diaglog.js";
+import { isLoopback, startHub, type HubEmulator } from "../sim/hub/emulator.js";
+import { COMMAND_HELP, formatC2d, formatTelemetry, runCommand, TrafficTally, type ConsoleContext, type Reply } from "../sim/hubconsole.js";
+import { loadRegistry, makeRegistry, type Registry } from "../sim/registry.js";
 
 const DEFAULT_PORT = 8883;
 const GENERATED_DEVICES = 10;

@@ -1,23 +1,19 @@
-// `linkguard bench [--json] [--quick] [--only codec,size,xs,storm,recovery] [--svg FILE] [--seeds N]`
-//
 // The benchmark suite (not a test): codec speed against mqtt-packet, bundle sizes against
 // mqtt-packet and MQTT.js, the core's cost on the real XS engine, a 10,000-device reconnect
 // storm in virtual time against the peers' policies, and recovery latency on loopback TLS.
-// A table on stdout, or with --json exactly one JSON object (DESIGN.md); progress on stderr.
+// `linkguard bench` (src/cli/bench.ts) prints the table or the JSON object (DESIGN.md).
 // --quick is the smoke version `npm test` runs: every figure, at a size that takes seconds.
 
 import { execSync } from "node:child_process";
 import { cpus } from "node:os";
 import { writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { runCodec, CodecRow } from "./codec.js";
 import { runSize, SizeReport } from "./size.js";
 import { runXs, XsReport } from "./xs.js";
-import { runStormSuite, runStorm, medianOf, proposalPolicy, StormResult, POLICIES, POLICY_NOTES } from "./storm.js";
+import { runStormSuite, runStorm, medianOf, proposalPolicy, StormResult } from "./storm.js";
 import { runRecovery, RecoveryReport } from "./recovery.js";
 import { stormSvg } from "./chart.js";
-import { DEFAULTS } from "../src/core/config.js";
+import { DEFAULTS } from "../core/config.js";
 
 export type Part = "codec" | "size" | "xs" | "storm" | "recovery";
 export const PARTS: Part[] = ["codec", "size", "xs", "storm", "recovery"];
@@ -47,8 +43,6 @@ export interface BenchReport {
   goals: Goal[];
   meta: { date: string; node: string; nproc: number; cpu: string; command: string; quick: boolean; seeds: number[]; durationS: number; defaultsBackoff: object };
 }
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "../..");
 
 function nproc(): number {
   try { return Number(execSync("nproc", { encoding: "utf8" }).trim()) || cpus().length; } catch { return cpus().length; }
@@ -189,38 +183,4 @@ export function table(r: BenchReport): string {
   out.push("");
   out.push(r.meta.command + " — " + r.meta.date + ", node " + r.meta.node + ", " + r.meta.nproc + " cpu (" + r.meta.cpu + "), " + r.meta.durationS + " s");
   return out.join("\n");
-}
-
-export function usage(): string {
-  return "usage: linkguard bench [--json] [--quick] [--only " + PARTS.join(",") + "] [--seeds N] [--svg FILE | --no-svg]\n" +
-    "  --json    one JSON object on stdout (progress on stderr)\n" +
-    "  --quick   the smoke version: every figure, small sizes, seconds\n" +
-    "  --svg     where to write the storm chart (default bench/storm.svg, not with --quick)\n" +
-    "policies: " + POLICIES.map((p) => p + " — " + POLICY_NOTES[p]).join("\n          ");
-}
-
-export async function benchCommand(argv: string[]): Promise<number> {
-  let json = false, quick = false, seeds = 0;
-  let only: Part[] = PARTS.slice();
-  let svg: string | null | undefined = undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === "--json") json = true;
-    else if (a === "--quick") quick = true;
-    else if (a === "--only" && i + 1 < argv.length) {
-      only = argv[++i].split(",") as Part[];
-      for (const p of only) if (PARTS.indexOf(p) < 0) { console.error("linkguard bench: unknown part " + p + "\n" + usage()); return 2; }
-    } else if (a === "--seeds" && i + 1 < argv.length) seeds = Number(argv[++i]);
-    else if (a === "--svg" && i + 1 < argv.length) svg = argv[++i];
-    else if (a === "--no-svg") svg = null;
-    else if (a === "--help" || a === "-h") { console.log(usage()); return 0; }
-    else { console.error("linkguard bench: unknown flag " + a + "\n" + usage()); return 2; }
-  }
-  if (!(seeds >= 1)) seeds = quick ? 1 : 5;
-  if (svg === undefined) svg = quick ? null : join(ROOT, "bench", "storm.svg");
-  const r = await runBench({ quick: quick, only: only, seeds: seeds, svgFile: svg, log: (s) => process.stderr.write(s + "\n") });
-  r.meta.command = "linkguard bench " + argv.join(" ");
-  if (json) process.stdout.write(JSON.stringify(r) + "\n");
-  else process.stdout.write(table(r) + "\n");
-  return 0;
 }

@@ -4,20 +4,15 @@
 // "linkguard/core" module) loaded into an xsnap worker as one script.
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import type { Command, LinkEvent } from "../../core/link.js";
+import { pathToFileURL } from "node:url";
+import type { Command } from "../../core/link.js";
 import type { DeviceConfig } from "../../core/config.js";
+import type { CoreEngine } from "../../platform/node/engine.js";
+import { PACKAGE_ROOT } from "../files.js";
 import { XsWorker, type XsWorkerOptions } from "./worker.js";
 
-/** Structurally the Node shell's CoreEngine (src/platform/node/engine.ts). */
-export interface CoreEngine {
-  handle(e: LinkEvent, nowMs: number): Command[];
-  snapshot(): { kind: string; code: string; attempt: number; gen: number };
-  dispose(): void;
-}
-
-/** The repository root, from build/src/platform/xs/ (compiled) or src/platform/xs/. */
-export const ROOT = fileURLToPath(new URL(import.meta.url.includes("/build/src/") ? "../../../../" : "../../../", import.meta.url));
+/** The package's root: rollup.config.mjs, src/core, and build/xs/ for the built core. */
+const ROOT = PACKAGE_ROOT;
 
 function newestMtime(dir: string): number {
   let t = 0;

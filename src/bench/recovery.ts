@@ -8,11 +8,11 @@
 // (DESIGN.md invariant 8); every drop is then a first retry, the case a user meets. Several
 // devices run in parallel to keep the run short; the hub admits 100 connections a second.
 
-import { startHub } from "../src/sim/hub.js";
-import { NodeShell } from "../src/platform/node/shell.js";
-import { createNodeEngine } from "../src/platform/node/engine.js";
-import { MemoryStorage } from "../src/platform/node/storage.js";
-import { validateConfig, DeviceConfig } from "../src/core/config.js";
+import { startHub } from "../sim/hub/emulator.js";
+import { NodeShell } from "../platform/node/shell.js";
+import { createNodeEngine } from "../platform/node/engine.js";
+import { MemoryStorage } from "../platform/node/storage.js";
+import { validateConfig, DeviceConfig } from "../core/config.js";
 
 export interface RecoveryReport {
   drops: number;

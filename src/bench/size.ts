@@ -18,18 +18,19 @@ import { tmpdir } from "node:os";
 import { createRequire } from "node:module";
 import { dirname, join, relative, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import { minify } from "terser";
-import { rollup } from "rollup";
+import { pathToFileURL } from "node:url";
+import { PACKAGE_ROOT } from "../host/files.js";
 
 export interface SizeFigure { minBytes: number; gzipBytes: number; source: string }
 export interface SizeReport { espruino: SizeFigure; moddable: SizeFigure; mqttPacket: SizeFigure; mqttjs: SizeFigure; linkguardCore: SizeFigure }
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+/** The package's root: rollup.config.mjs, build/src/core, dist/, node_modules/ (the peers). */
+const ROOT = PACKAGE_ROOT;
 
 let fastMinify = false;
 
 async function minBytes(code: string, ecma: 5 | 2015 | 2020, module: boolean): Promise<{ min: string; minBytes: number; gzipBytes: number }> {
+  const { minify } = await import("terser"); // rollup and terser load in ~0.4 s: only when sizes are measured, not at every CLI start
   const r = await minify(code, { ecma: ecma, module: module, compress: fastMinify ? false : { passes: 2 }, mangle: true, format: { comments: false } });
   const min = r.code || "";
   const buf = Buffer.from(min, "utf8");
@@ -53,6 +54,7 @@ function listJs(dir: string): string[] {
 
 /** Bundles an ES module entry (compiled JS) with rollup into one ES module string. */
 async function rollupEntry(entry: string): Promise<string> {
+  const { rollup } = await import("rollup");
   const b = await rollup({ input: entry, onwarn: () => {} , treeshake: true });
   const o = await b.generate({ format: "es" });
   await b.close();
@@ -197,7 +199,7 @@ function packageDir(file: string): string | null {
 async function mqttPacket(): Promise<SizeFigure> {
   const entry = join(ROOT, "node_modules", "mqtt-packet", "mqtt.js");
   const b = bundleCjs(entry);
-  return figure(await minBytes(b.code, 2015, false), "node_modules/mqtt-packet bundled for the browser by bench/size.ts (" + b.modules + " modules incl. buffer, events, process, readable-stream, bl, debug), terser");
+  return figure(await minBytes(b.code, 2015, false), "node_modules/mqtt-packet bundled for the browser by src/bench/size.ts (" + b.modules + " modules incl. buffer, events, process, readable-stream, bl, debug), terser");
 }
 
 async function mqttjs(): Promise<SizeFigure> {

@@ -6,13 +6,13 @@
 import { readFileSync } from "node:fs";
 import { X509Certificate } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import { validateText } from "../cli/validate.js";
+import { validateText } from "./validate.js";
 import { describeConfigError } from "../core/config.js";
-import { EngineKind, EngineUnavailable, loadEngine } from "../platform/node/engine.js";
+import { EngineKind, EngineUnavailable, loadEngine } from "../host/engine.js";
 import { FileStorage } from "../platform/node/storage.js";
-import { SimDevice, waitFor } from "./device.js";
-import { engineFlag, numberFlag, parseFlags, UsageError } from "./simcmd.js";
-import { formatEntry, formatLog, Painter, TimelineEntry, wantsColor } from "./timeline.js";
+import { SimDevice, waitFor } from "../sim/device.js";
+import { engineFlag, numberFlag, parseFlags, UsageError } from "./flags.js";
+import { formatEntry, formatLog, Painter, TimelineEntry, wantsColor } from "../sim/timeline.js";
 
 const HELP = `usage: linkguard device --config FILE [--engine node|xs] [--ca FILE] [--duration S] [--json]
                         [--rate R] [--state FILE]
