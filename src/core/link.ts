@@ -22,7 +22,7 @@ import { DecoderState, EMPTY_DECODER, feedFromServer } from "./mqtt/decode.js";
 import { c2dSubscription, clientId, parseC2dTopic, telemetryTopic, username } from "./hub/names.js";
 import { portableSign, sasTokenWith, SignFn, tokenExpirySec } from "./hub/sas.js";
 import { HmacFn } from "./crypto/hmac.js";
-import { Outbox, Queued, EMPTY_OUTBOX, admit, sendable, sending, acknowledge, allocId } from "./outbox.js";
+import { Outbox, Queued, EMPTY_OUTBOX, MAX_INFLIGHT, admit, sendable, sending, acknowledge, allocId } from "./outbox.js";
 
 export type LinkStateKind = "idle" | "connecting" | "handshaking" | "connected" | "closing" | "waiting" | "halted";
 export type TimerKind = "connect" | "ping" | "rx" | "stable" | "token" | "backoff" | "closeGuard";
@@ -224,20 +224,23 @@ const NO_COMMANDS: Command[] = [];
  */
 export function step(s: LinkState, e: LinkEvent, nowMs: number): Step {
   // Invariant 4: events of another generation are stale.
-  if ((e.type === "transportOpened" || e.type === "transportData" || e.type === "transportClosed" || e.type === "transportCloseFailed") && e.gen !== s.gen) {
-    return { state: s, commands: NO_COMMANDS };
-  }
-  if (e.type === "timerFired" && !(s.timers & TIMER_BITS[e.kind])) return { state: s, commands: NO_COMMANDS }; // cancelled or stale
+  // (every transport event carries its generation; no other event has one)
+  const gen = (e as { gen?: number }).gen;
+  if (gen !== undefined && gen !== s.gen) return { state: s, commands: NO_COMMANDS };
   const n = Object.assign({}, s) as Draft;
+  if (e.type === "timerFired") {
+    const bit = TIMER_BITS[e.kind];
+    if (!(n.timers & bit)) return { state: s, commands: NO_COMMANDS }; // cancelled or stale
+    n.timers = n.timers & ~bit; // it fired: no longer pending
+  }
   const out: Command[] = [];
-  if (e.type === "timerFired") n.timers = n.timers & ~TIMER_BITS[e.kind];
   switch (n.kind) {
+    case "connected": connected(n, e, out, nowMs); break; // first: where telemetry flows
     case "idle": idle(n, e, out, nowMs); break;
     case "halted": halted(n, e, out, nowMs); break;
     case "waiting": waiting(n, e, out, nowMs); break;
     case "connecting": connecting(n, e, out, nowMs); break;
     case "handshaking": handshaking(n, e, out, nowMs); break;
-    case "connected": connected(n, e, out, nowMs); break;
     case "closing": closing(n, e, out, nowMs); break;
   }
   if (out.length === 0 && sameState(s, n)) return { state: s, commands: NO_COMMANDS };
@@ -313,6 +316,13 @@ function handshaking(n: Draft, e: LinkEvent, out: Command[], nowMs: number): voi
 function connected(n: Draft, e: LinkEvent, out: Command[], nowMs: number): void {
   const c = n.setup.cfg;
   switch (e.type) {
+    case "publish": {
+      const q = admissible(n, out, e.msg);
+      if (q === null) return;
+      if (n.queue.length === 0 && (q.qos === 0 || n.inflight.length < MAX_INFLIGHT)) send(n, out, q);
+      else admit(n, q, c.telemetry.queueLimit, c.telemetry.overflow, out);
+      return;
+    }
     case "transportData": {
       const r = feedFromServer(n.dec as DecoderState, e.bytes, c.maxPacketBytes);
       n.dec = r.dec;
@@ -351,13 +361,6 @@ function connected(n: Draft, e: LinkEvent, out: Command[], nowMs: number): void 
       return;
     case "tokenExpiring": renewToken(n, out); return;
     case "stop": close(n, out, { code: "local.stop", next: TO_IDLE, graceful: true }); return;
-    case "publish": {
-      const q = admissible(n, out, e.msg);
-      if (q === null) return;
-      if (n.queue.length === 0 && sendable(n, q)) send(n, out, q);
-      else admit(n, q, c.telemetry.queueLimit, c.telemetry.overflow, out);
-      return;
-    }
   }
 }
 
