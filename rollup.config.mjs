@@ -54,7 +54,7 @@ export function ts(tsconfig, target, extra) {
 export const ESPRUINO_MANGLED_PROPS = [
   // LinkState (src/core/link.ts) beyond what Status and Persisted share with it
   "setup", "timers", "rng", "prevHiMs", "lastCloseMs", "connectedAtMs", "lastRxMs", "quickRemote", "authFailures",
-  "openedEpochSec", "tokenRenewAtMs", "dec", "nextPacketId", "subId", "inflight", "queue", "lingerUntilMs", "to", "graceful", "keep",
+  "openedEpochSec", "tokenRenewAtMs", "dec", "nextPacketId", "subId", "inflight", "queue", "lingerUntilMs", "graceful", "keep",
   // LinkSetup and the Espruino shell's options
   "c2dFilter", "sign", "alloc", "cfg",
   // MQTT packets (src/core/mqtt/packet.ts) and a backoff Delay

@@ -22,7 +22,7 @@ import { DecoderState, EMPTY_DECODER, feedFromServer } from "./mqtt/decode.js";
 import { c2dSubscription, clientId, parseC2dTopic, telemetryTopic, username } from "./hub/names.js";
 import { portableSign, sasTokenWith, SignFn, tokenExpirySec } from "./hub/sas.js";
 import { HmacFn } from "./crypto/hmac.js";
-import { Outbox, Queued, EMPTY_OUTBOX, MAX_INFLIGHT, admit, sendable, sending, acknowledge, allocId } from "./outbox.js";
+import { Outbox, Queued, MAX_INFLIGHT, admit, sendable, sending, acknowledge, allocId } from "./outbox.js";
 
 export type LinkStateKind = "idle" | "connecting" | "handshaking" | "connected" | "closing" | "waiting" | "halted";
 export type TimerKind = "connect" | "ping" | "rx" | "stable" | "token" | "backoff" | "closeGuard";
@@ -155,11 +155,12 @@ export interface Closing extends LinkBase {
   readonly next: AfterClose;
 }
 
-/** What follows a close once the transport is gone. */
-export type AfterClose =
-  | { readonly to: "wait"; readonly kind: WaitKind }
-  | { readonly to: "idle" }
-  | { readonly to: "halt" };
+/**
+ * What follows a close once the transport is gone: rest (`idle`), `halt`, or wait with the
+ * backoff window of that WaitKind (`drop`, `long`, `throttled`, `planned`). A string, not an
+ * object: it is kept in the state, and on Espruino every object costs JsVars.
+ */
+export type AfterClose = "idle" | "halt" | WaitKind;
 
 export type LinkState = Idle | Halted | Waiting | Connecting | Handshaking | Connected | Closing;
 
@@ -186,10 +187,6 @@ export type { Queued } from "./outbox.js";
 // for the host code that imports them from the link.
 export { REASONS, describe, explain } from "./reasons.js";
 
-const WAIT_DROP: AfterClose = { to: "wait", kind: "drop" };
-const WAIT_LONG: AfterClose = { to: "wait", kind: "long" };
-const TO_IDLE: AfterClose = { to: "idle" };
-const TO_HALT: AfterClose = { to: "halt" };
 
 /**
  * A fresh idle link for a validated configuration, signing with the core's portable
@@ -211,7 +208,7 @@ export function createLinkWith(cfg: DeviceConfig, sign: SignFn, seed?: number, a
   return {
     kind: "idle", setup: setup, gen: 0, timers: 0, rng: seedRng(seed === undefined ? 1 : seed),
     attempt: 0, prevHiMs: 0, lastCloseMs: -1, lingerUntilMs: -Infinity, quickRemote: 0, authFailures: 0,
-    queue: EMPTY_OUTBOX.queue, inflight: EMPTY_OUTBOX.inflight, nextPacketId: EMPTY_OUTBOX.nextPacketId,
+    queue: [], inflight: [], nextPacketId: 1,
     code: "idle", text: "",
   };
 }
@@ -286,9 +283,9 @@ function connecting(n: Draft, e: LinkEvent, out: Command[], nowMs: number): void
     case "transportOpened": sendConnect(n, out, e.epochSec, nowMs); return;
     case "transportClosed": closedUnasked(n, out, e.cause, e.detail, nowMs); return;
     case "timerFired":
-      if (e.kind === "connect") close(n, out, { code: "connect.timeout", text: "the transport did not open", next: WAIT_DROP });
+      if (e.kind === "connect") close(n, out, { code: "connect.timeout", text: "the transport did not open", next: "drop" });
       return;
-    case "stop": close(n, out, { code: "local.stop", next: TO_IDLE }); return;
+    case "stop": close(n, out, { code: "local.stop", next: "idle" }); return;
     case "publish": accept(n, out, e.msg); return;
   }
 }
@@ -306,9 +303,9 @@ function handshaking(n: Draft, e: LinkEvent, out: Command[], nowMs: number): voi
     }
     case "transportClosed": closedUnasked(n, out, e.cause, e.detail, nowMs); return;
     case "timerFired":
-      if (e.kind === "connect") close(n, out, { code: "connect.timeout", text: "no CONNACK", next: WAIT_DROP });
+      if (e.kind === "connect") close(n, out, { code: "connect.timeout", text: "no CONNACK", next: "drop" });
       return;
-    case "stop": close(n, out, { code: "local.stop", next: TO_IDLE }); return;
+    case "stop": close(n, out, { code: "local.stop", next: "idle" }); return;
     case "publish": accept(n, out, e.msg); return;
   }
 }
@@ -342,7 +339,7 @@ function connected(n: Draft, e: LinkEvent, out: Command[], nowMs: number): void 
           // MQTT 3.1.1 §3.1.2.10: a peer silent for 1.5 x keepalive is gone
           const limit = c.keepaliveSec * 1500;
           const quiet = nowMs - (n.lastRxMs as number);
-          if (quiet >= limit) close(n, out, { code: "keepalive.timeout", text: "silent for " + quiet + " ms", next: WAIT_DROP });
+          if (quiet >= limit) close(n, out, { code: "keepalive.timeout", text: "silent for " + quiet + " ms", next: "drop" });
           else setTimer(n, out, "rx", limit - quiet);
           return;
         }
@@ -360,7 +357,7 @@ function connected(n: Draft, e: LinkEvent, out: Command[], nowMs: number): void 
       }
       return;
     case "tokenExpiring": renewToken(n, out); return;
-    case "stop": close(n, out, { code: "local.stop", next: TO_IDLE, graceful: true }); return;
+    case "stop": close(n, out, { code: "local.stop", next: "idle", graceful: true }); return;
   }
 }
 
@@ -371,7 +368,7 @@ function closing(n: Draft, e: LinkEvent, out: Command[], nowMs: number): void {
     case "transportClosed": {
       // a certificate rejection halts even when it arrives as the answer to our own close
       const halt = fatal(e.cause);
-      if (halt !== null && next.to === "wait") gone(n, out, nowMs, { code: halt, text: e.detail, next: TO_HALT });
+      if (halt !== null && next !== "idle" && next !== "halt") gone(n, out, nowMs, { code: halt, text: e.detail, next: "halt" });
       else gone(n, out, nowMs, { code: n.code, next: next });
       return;
     }
@@ -387,8 +384,8 @@ function closing(n: Draft, e: LinkEvent, out: Command[], nowMs: number): void {
       out.push({ type: "closeTransport", gen: n.gen });
       setTimer(n, out, "closeGuard", CLOSE_GUARD_MS);
       return;
-    case "start": if (next.to === "idle") n.next = WAIT_DROP; return;
-    case "stop": n.next = TO_IDLE; return;
+    case "start": if (next === "idle") n.next = "drop"; return;
+    case "stop": n.next = "idle"; return;
     case "publish": accept(n, out, e.msg); return;
   }
 }
@@ -517,28 +514,28 @@ function close(n: Draft, out: Command[], how: CloseHow): void {
 function gone(n: Draft, out: Command[], nowMs: number, how: CloseHow): void {
   n.lastCloseMs = nowMs;
   const next = how.next;
-  if (next.to === "idle") { enter(n, out, "idle", how.code, { text: how.text }); return; }
-  if (next.to === "halt") {
+  if (next === "idle") { enter(n, out, "idle", how.code, { text: how.text }); return; }
+  if (next === "halt") {
     enter(n, out, "halted", how.code, { text: how.text });
     out.push({ type: "persist", data: { attempt: n.attempt, lastError: how.code } });
     return;
   }
-  wait(n, out, next.kind, how.code, how.text, how.code, nowMs);
+  wait(n, out, next, how.code, how.text, how.code, nowMs);
 }
 
 /** A close the link did not ask for, while connecting, handshaking or connected. */
 function closedUnasked(n: Draft, out: Command[], cause: CloseCause, detail: string | undefined, nowMs: number): void {
   const halt = fatal(cause);
-  if (halt !== null) { gone(n, out, nowMs, { code: halt, text: detail, next: TO_HALT }); return; }
+  if (halt !== null) { gone(n, out, nowMs, { code: halt, text: detail, next: "halt" }); return; }
   let code = cause === "tls" ? "tls.failed" : cause === "remote" ? "remote.close" : "transport.error";
-  let next = WAIT_DROP;
+  let next: AfterClose = "drop";
   if (n.kind === "connected" && (cause === "remote" || cause === "error")) {
     // Flapping is not success (invariant 8 keeps the attempt counter). A hub that closes the
     // link within seconds of accepting it, several times in a row, is what a second device
     // with our identity looks like from here: its CONNECT kicks us (we see a close, or a reset
     // when unread bytes were pending). Ordinary drops come later and break the run.
     n.quickRemote = nowMs - (n.connectedAtMs as number) < QUICK_CLOSE_MS ? n.quickRemote + 1 : 0;
-    if (n.quickRemote >= DUPLICATE_AFTER) { code = "duplicate.suspected"; next = WAIT_LONG; }
+    if (n.quickRemote >= DUPLICATE_AFTER) { code = "duplicate.suspected"; next = "long"; }
   }
   gone(n, out, nowMs, { code: code, text: detail, next: next });
 }
@@ -549,7 +546,7 @@ function fatal(cause: CloseCause): string | null {
 }
 
 function protocolError(n: Draft, out: Command[], code: string, text: string): void {
-  close(n, out, { code: code, text: text, next: WAIT_DROP });
+  close(n, out, { code: code, text: text, next: "drop" });
 }
 
 // ---- connecting ---------------------------------------------------------------------------
@@ -562,7 +559,7 @@ function sendConnect(n: Draft, out: Command[], epochSec: number, nowMs: number):
   let renewAtMs: number;
   if (auth.symmetricKey !== undefined) {
     const t = sasTokenWith(n.setup.sign, c.host, c.deviceId, auth.symmetricKey, Math.floor(epochSec) + c.token.lifetimeSec);
-    if (t === null) { close(n, out, { code: "auth.keyInvalid", text: "the signing port refused the symmetric key", next: TO_HALT }); return; }
+    if (t === null) { close(n, out, { code: "auth.keyInvalid", text: "the signing port refused the symmetric key", next: "halt" }); return; }
     password = t;
     renewAtMs = nowMs + (c.token.lifetimeSec - c.token.renewMarginSec) * 1000;
   } else {
@@ -586,21 +583,21 @@ function connack(n: Draft, out: Command[], p: ServerPacket, nowMs: number): void
   if (p.type !== "connack") { protocolError(n, out, "protocol.unexpected", p.type + " before CONNACK"); return; }
   const rc = p.returnCode;
   if (rc === 0) { accepted(n, out, nowMs); return; }
-  if (rc === 1 || rc === 2) { close(n, out, { code: "connack." + rc, next: TO_HALT }); return; }
-  if (rc === 3) { close(n, out, { code: "connack.3", next: { to: "wait", kind: "throttled" } }); return; }
+  if (rc === 1 || rc === 2) { close(n, out, { code: "connack." + rc, next: "halt" }); return; }
+  if (rc === 3) { close(n, out, { code: "connack.3", next: "throttled" }); return; }
   if (rc !== 4 && rc !== 5) { protocolError(n, out, "protocol.badConnack", "return code " + rc); return; }
   const epoch = n.openedEpochSec as number;
   if (epoch < MIN_PLAUSIBLE_EPOCH_SEC) {
-    close(n, out, { code: "auth.clockNotSynced", text: "device time " + epoch, next: WAIT_LONG });
+    close(n, out, { code: "auth.clockNotSynced", text: "device time " + epoch, next: "long" });
     return;
   }
   if ((n.setup.cfg.auth as { symmetricKey?: string }).symmetricKey === undefined) {
-    close(n, out, { code: "connack." + rc, text: "the configured token was refused", next: TO_HALT });
+    close(n, out, { code: "connack." + rc, text: "the configured token was refused", next: "halt" });
     return;
   }
   n.authFailures = n.authFailures + 1;
-  if (n.authFailures >= 2) close(n, out, { code: "auth.repeated", text: "CONNACK " + rc, next: TO_HALT });
-  else close(n, out, { code: "connack." + rc, text: "retrying later with a fresh token", next: WAIT_LONG });
+  if (n.authFailures >= 2) close(n, out, { code: "auth.repeated", text: "CONNACK " + rc, next: "halt" });
+  else close(n, out, { code: "connack." + rc, text: "retrying later with a fresh token", next: "long" });
 }
 
 /** CONNACK 0: start the link's timers, subscribe to C2D, redeliver and send what waits. */
@@ -629,8 +626,8 @@ function accepted(n: Draft, out: Command[], nowMs: number): void {
 // ---- connected ----------------------------------------------------------------------------
 
 function renewToken(n: Draft, out: Command[]): void {
-  if ((n.setup.cfg.auth as { symmetricKey?: string }).symmetricKey === undefined) close(n, out, { code: "token.expired", next: TO_HALT, graceful: true });
-  else close(n, out, { code: "token.renew", next: { to: "wait", kind: "planned" }, graceful: true });
+  if ((n.setup.cfg.auth as { symmetricKey?: string }).symmetricKey === undefined) close(n, out, { code: "token.expired", next: "halt", graceful: true });
+  else close(n, out, { code: "token.renew", next: "planned", graceful: true });
 }
 
 function linkPacket(n: Draft, out: Command[], p: ServerPacket): void {

@@ -24,8 +24,6 @@ type Draft = { -readonly [K in keyof Outbox]: Outbox[K] };
 /** Messages in flight (sent, awaiting PUBACK) at once. */
 export const MAX_INFLIGHT = 8;
 
-export const EMPTY_OUTBOX: Outbox = { queue: [], inflight: [], nextPacketId: 1 };
-
 /**
  * Puts `q` at the end of the queue. At `limit` (queued + in flight), `refuse-new` refuses `q`;
  * `drop-oldest` drops the oldest queued message (never one in flight: it may have reached the hub).
