@@ -8,6 +8,8 @@ declare const E: {
   toUint8Array(s: string): Uint8Array;
   /** a 32-bit hardware random number */
   hwRand(): number;
+  /** garbage-collect, then move variables so that free memory is contiguous (absent on SAVE_ON_FLASH builds) */
+  defrag?: () => void;
 };
 
 /** base64 -> binary string, and back (Espruino's are byte-string based) */

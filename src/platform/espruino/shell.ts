@@ -121,6 +121,11 @@ export function runLink(o: ShellOptions): Link {
     k.on("close", function () {
       if (sock !== k) return;
       sock = null;
+      // Where mbedTLS takes its buffers from JsVars (the Linux build), the next handshake needs
+      // large contiguous blocks; objects allocated into the hole this session leaves would split
+      // it, and 2v29 then stops on ASSERT(jsvIsFlatString(v)) in jsvMalloc. Compact memory now,
+      // from the socket's own event (no JS is mid-statement), while nothing else holds TLS state.
+      if (tls && E.defrag) E.defrag();
       feed({ type: "transportClosed", gen: gen, cause: closeAsked ? "local" : cause, detail: detail });
     });
   }
