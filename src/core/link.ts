@@ -13,10 +13,10 @@
 import { DeviceConfig } from "./config.js";
 import { nextDelay, WaitKind } from "./backoff.js";
 import { nextRng, rngUnit, seedRng } from "./rand.js";
-import { ServerPacket, PublishPacket } from "./mqtt/packet.js";
-import { connectUnchecked, publishUnchecked, subscribeUnchecked, pubackUnchecked, publishSize, MAX_STRING_BYTES, PINGREQ_BYTES, DISCONNECT_BYTES } from "./mqtt/encode.js";
+import { ServerPacket, PublishPacket, ProtocolError } from "./mqtt/packet.js";
+import { encodeConnect, encodePublish, encodeSubscribe, encodePuback, Encoded, publishSize, MAX_STRING_BYTES, PINGREQ_BYTES, DISCONNECT_BYTES } from "./mqtt/encode.js";
 import { utf8Length } from "./mqtt/utf8.js";
-import { DecoderState, EMPTY_DECODER, feedFromServer } from "./mqtt/decode.js";
+import { DecoderState, EMPTY_DECODER, feed, fromServer } from "./mqtt/decode.js";
 import { c2dSubscription, clientId, parseC2dTopic, telemetryTopic, username } from "./hub/names.js";
 import { portableSign, sasTokenWith, SignFn, tokenExpirySec } from "./hub/sas.js";
 import { HmacFn } from "./crypto/hmac.js";
@@ -269,8 +269,13 @@ function wait(n: Draft, out: Command[], kind: WaitKind, code: string, text: stri
 }
 
 /** Send bytes on the current transport. */
-function write(n: Draft, out: Command[], bytes: Uint8Array): void {
-  out.push({ type: "write", gen: n.gen, bytes: bytes });
+/**
+ * Write an encoded packet. The link only builds packets its validated configuration and its own
+ * checks make valid, so an encoder's error here is a bug: it closes the link with its code.
+ */
+function write(n: Draft, out: Command[], bytes: Encoded): void {
+  if ((bytes as ProtocolError).ok === false) mqttError(n, out, bytes as ProtocolError);
+  else out.push({ type: "write", gen: n.gen, bytes: bytes as Uint8Array });
 }
 
 /** Ask the transport to close; what follows waits for its confirmation (invariant 1). */
@@ -339,11 +344,12 @@ function onOpened(n: Draft, out: Command[], epochSec: number, nowMs: number): vo
     n.tokenRenewAtMs = se === null ? -1 : nowMs + (se - epochSec) * 1000;
   }
   n.openedEpochSec = epochSec;
-  const bytes = connectUnchecked({
+  const bytes = encodeConnect({
     type: "connect", clientId: clientId(c.deviceId), cleanSession: false,
     keepaliveSec: c.keepaliveSec, username: n.setup.username, password: password,
   }, n.setup.alloc);
   write(n, out, bytes);
+  if (n.kind !== "connecting") return; // the CONNECT could not be encoded: write closed the link
   // The connect timer keeps running: it bounds open + CONNACK together.
   enter(n, out, "handshaking", "link.handshaking", undefined, undefined, TIMER_BITS.connect);
 }
@@ -445,7 +451,7 @@ function renewToken(n: Draft, out: Command[], nowMs: number): void {
 
 function onData(n: Draft, out: Command[], bytes: Uint8Array, nowMs: number): void {
   if (n.kind !== "handshaking" && n.kind !== "connected") return;
-  const r = feedFromServer(n.dec, bytes, n.setup.cfg.maxPacketBytes);
+  const r = feed(n.dec, bytes, n.setup.cfg.maxPacketBytes, fromServer);
   n.dec = r.dec;
   n.lastRxMs = nowMs;
   for (let i = 0; i < r.packets.length; i++) {
@@ -453,9 +459,12 @@ function onData(n: Draft, out: Command[], bytes: Uint8Array, nowMs: number): voi
     else if (n.kind === "connected") onLinkPacket(n, out, r.packets[i]);
     else return; // the link is closing: the rest of the bytes are moot
   }
-  if (r.error !== null && (n.kind === "handshaking" || n.kind === "connected")) {
-    protocolError(n, out, "protocol." + r.error.code, "at byte " + r.error.at);
-  }
+  if (r.error !== null && (n.kind === "handshaking" || n.kind === "connected")) mqttError(n, out, r.error);
+}
+
+/** A codec error (decoding what the hub sent, or encoding what we send): "protocol.mqtt.*" at its byte. */
+function mqttError(n: Draft, out: Command[], e: ProtocolError): void {
+  protocolError(n, out, "protocol." + e.code, "at byte " + e.at);
 }
 
 function protocolError(n: Draft, out: Command[], code: string, text: string): void {
@@ -494,7 +503,7 @@ function connected(n: Draft, out: Command[], nowMs: number): void {
   if (n.tokenRenewAtMs >= 0) setTimer(n, out, "token", n.tokenRenewAtMs - nowMs);
   // Subscribe to cloud-to-device messages (the hub allows at most 5 subscriptions; we use one).
   n.subId = allocId(n);
-  write(n, out, subscribeUnchecked({ type: "subscribe", packetId: n.subId, subscriptions: [{ topic: n.setup.c2dFilter, qos: 1 }] }, n.setup.alloc));
+  write(n, out, encodeSubscribe({ type: "subscribe", packetId: n.subId, subscriptions: [{ topic: n.setup.c2dFilter, qos: 1 }] }, n.setup.alloc));
   // Redeliver what was in flight, in order, with DUP (MQTT 3.1.1 §4.4), then the queue.
   for (let i = 0; i < n.inflight.length; i++) writePublish(n, out, n.inflight[i], true);
   pump(n, out);
@@ -534,7 +543,7 @@ function onLinkPacket(n: Draft, out: Command[], p: ServerPacket): void {
 
 function onC2d(n: Draft, out: Command[], p: PublishPacket): void {
   if (p.qos === 2) { protocolError(n, out, "protocol.qos2", "QoS 2 PUBLISH"); return; }
-  if (p.qos === 1) write(n, out, pubackUnchecked(p.packetId));
+  if (p.qos === 1) write(n, out, encodePuback(p.packetId));
   out.push({ type: "message", topic: p.topic, payload: p.payload, properties: parseC2dTopic(n.setup.cfg.deviceId, p.topic) });
 }
 
@@ -543,7 +552,7 @@ function onC2d(n: Draft, out: Command[], p: PublishPacket): void {
 function onPublish(n: Draft, out: Command[], msg: Outbound): void {
   const c = n.setup.cfg;
   const q: Queued = { id: msg.id, topic: telemetryTopic(c.deviceId, msg.properties), payload: msg.payload, qos: msg.qos === 1 ? 1 : 0, packetId: 0 };
-  // the link's encoders trust it: a topic past MQTT's 16-bit string length is refused here
+  // refused here, before it is queued: a topic past MQTT's 16-bit string length, or a packet past the limit
   const topicBytes = utf8Length(q.topic);
   if (topicBytes > MAX_STRING_BYTES || publishSize(topicBytes, q.payload.length, q.qos) > c.maxPacketBytes) {
     out.push({ type: "dropped", id: msg.id, why: "tooLarge" });
@@ -594,7 +603,7 @@ function send(n: Draft, out: Command[], q: Queued): void {
 }
 
 function writePublish(n: Draft, out: Command[], m: Queued, dup: boolean): void {
-  write(n, out, publishUnchecked({ type: "publish", topic: m.topic, payload: m.payload, qos: m.qos, dup: dup, retain: false, packetId: m.packetId }, n.setup.alloc));
+  write(n, out, encodePublish({ type: "publish", topic: m.topic, payload: m.payload, qos: m.qos, dup: dup, retain: false, packetId: m.packetId }, n.setup.alloc));
 }
 
 /** The next free packet id in 1..65535 (not in flight, not our pending SUBSCRIBE). */

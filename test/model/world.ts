@@ -182,7 +182,7 @@ export function key(s: LinkState, w: World): string {
   const rel = (t: number) => (t < 0 ? -1 : Math.min(w.now - t, 100000));
   return JSON.stringify([
     s.kind, s.gen, s.timers, s.rng, s.attempt, s.prevHiMs, rel(s.lastCloseMs), rel(s.connectedAtMs), s.quickRemote,
-    s.authFailures, s.subId, s.nextPacketId, s.after, s.afterWait, s.code, s.dec.pending.length,
+    s.authFailures, s.subId, s.nextPacketId, s.after, s.afterWait, s.code, s.dec.filled,
     s.queue.map((q) => q.id), s.inflight.map((q) => q.id + ":" + q.packetId),
     w.alive.map((t) => `${t.gen}${t.opened ? "o" : ""}${t.closeRequested ? "c" : ""}`),
     TIMER_KINDS.map((k) => (w.timers[k] === undefined ? null : w.timers[k] - w.now)),
