@@ -5,6 +5,7 @@
 import { fromBase64 } from "./crypto/base64.js";
 import { parseSasToken, tokenExpirySec } from "./hub/sas.js";
 import { percentDecode } from "./hub/encode.js";
+import { freeze } from "./mqtt/freeze.js";
 
 export type JitterMode = "full" | "equal" | "decorrelated";
 export type OverflowPolicy = "drop-oldest" | "refuse-new";
@@ -66,11 +67,6 @@ export type ConfigResult = { ok: true; config: DeviceConfig } | { ok: false; err
 // Defaults, limits and the validator. Error messages name the path, the rule and the limit,
 // never a value: a key or token typed into the wrong field must not reach a log.
 
-/** Object.freeze where the engine has it (Espruino does not) */
-function freeze<T>(o: T): T {
-  const f = (Object as unknown as { freeze?: (x: T) => T }).freeze;
-  return typeof f === "function" ? f(o) : o;
-}
 
 /** The value of every optional field when it is absent. One object, so tuning happens in one place. */
 export const DEFAULTS = freeze({
