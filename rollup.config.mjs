@@ -61,7 +61,7 @@ export const ESPRUINO_MANGLED_PROPS = [
   "returnCode", "sessionPresent", "packetId", "granted", "subscriptions", "cleanSession", "will", "retain", "dup", "hiMs",
   "type", "payload", "qos", "topic", "username", "password", "clientId",
   // decoder results and state (src/core/mqtt/decode.ts)
-  "ok", "at", "packet", "next", "packets", "pending", "offset",
+  "ok", "at", "packet", "next", "packets", "buf", "filled", "offset", "mark",
   // events and commands between the link and the shell (src/core/link.ts), and Step
   "kind", "commands", "bytes", "epochSec", "cause", "detail", "seed", "msg", "ms", "status", "why", "id", "properties",
   // the application's callbacks (src/core/ports.ts) and the shell's options

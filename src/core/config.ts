@@ -5,6 +5,7 @@
 import { fromBase64 } from "./crypto/base64.js";
 import { parseSasToken, tokenExpirySec } from "./hub/sas.js";
 import { percentDecode } from "./hub/encode.js";
+import { freeze } from "./mqtt/freeze.js";
 
 export type JitterMode = "full" | "equal" | "decorrelated";
 export type OverflowPolicy = "drop-oldest" | "refuse-new";
@@ -46,7 +47,16 @@ export interface DeviceConfig {
   token: { lifetimeSec: number; renewMarginSec: number };
   /** outbound telemetry queue while disconnected; limit 1..10000 (default 64); overflow default "drop-oldest" */
   telemetry: { queueLimit: number; overflow: OverflowPolicy };
-  /** largest MQTT packet accepted from the hub, bytes; 1024..268435455; default 262144 (the hub's message limit + headers) */
+  /**
+   * largest MQTT packet accepted from the hub, bytes; 1024..268435455; default 69632 (68 KiB):
+   * IoT Hub caps a cloud-to-device message at 64 KB, and 4 KiB more covers its topic (device id
+   * and property bag) and the fixed header. The decoder holds a packet split across reads once,
+   * in one array of its size, so the default is what a device must be able to allocate in one
+   * piece: an ESP32 with Moddable (100-300 KB free) can; an Espruino ESP32 (a few thousand
+   * 14-byte JsVars in all) cannot hold even that: set it to what the application needs (e.g.
+   * 4096). Direct methods (payloads up to 128 KB) are not implemented; raise it when they are.
+   * A larger packet closes the link with protocol.mqtt.packetTooLarge at its length byte.
+   */
   maxPacketBytes: number;
 }
 
@@ -57,11 +67,6 @@ export type ConfigResult = { ok: true; config: DeviceConfig } | { ok: false; err
 // Defaults, limits and the validator. Error messages name the path, the rule and the limit,
 // never a value: a key or token typed into the wrong field must not reach a log.
 
-/** Object.freeze where the engine has it (Espruino does not) */
-function freeze<T>(o: T): T {
-  const f = (Object as unknown as { freeze?: (x: T) => T }).freeze;
-  return typeof f === "function" ? f(o) : o;
-}
 
 /** The value of every optional field when it is absent. One object, so tuning happens in one place. */
 export const DEFAULTS = freeze({
@@ -79,7 +84,7 @@ export const DEFAULTS = freeze({
   }),
   token: freeze({ lifetimeSec: 3600, renewMarginSec: 300 }),
   telemetry: freeze({ queueLimit: 64, overflow: "drop-oldest" as OverflowPolicy }),
-  maxPacketBytes: 262144,
+  maxPacketBytes: 69632,
 });
 
 export interface Limit { min: number; max: number; integer: boolean }

@@ -15,10 +15,10 @@
 import { DeviceConfig } from "./config.js";
 import { nextDelay, WaitKind } from "./backoff.js";
 import { nextRng, rngUnit, seedRng } from "./rand.js";
-import { ServerPacket, PublishPacket } from "./mqtt/packet.js";
-import { connectUnchecked, publishUnchecked, subscribeUnchecked, pubackUnchecked, publishSize, MAX_STRING_BYTES, PINGREQ_BYTES, DISCONNECT_BYTES } from "./mqtt/encode.js";
+import { ServerPacket, PublishPacket, ProtocolError } from "./mqtt/packet.js";
+import { encodeConnect, encodePublish, encodeSubscribe, encodePuback, Encoded, publishSize, MAX_STRING_BYTES, PINGREQ_BYTES, DISCONNECT_BYTES } from "./mqtt/encode.js";
 import { utf8Length } from "./mqtt/utf8.js";
-import { DecoderState, EMPTY_DECODER, feedFromServer } from "./mqtt/decode.js";
+import { DecoderState, EMPTY_DECODER, feed, fromServer } from "./mqtt/decode.js";
 import { c2dSubscription, clientId, parseC2dTopic, telemetryTopic, username } from "./hub/names.js";
 import { portableSign, sasTokenWith, SignFn, tokenExpirySec } from "./hub/sas.js";
 import { HmacFn } from "./crypto/hmac.js";
@@ -293,12 +293,12 @@ function connecting(n: Draft, e: LinkEvent, out: Command[], nowMs: number): void
 function handshaking(n: Draft, e: LinkEvent, out: Command[], nowMs: number): void {
   switch (e.type) {
     case "transportData": {
-      const r = feedFromServer(n.dec as DecoderState, e.bytes, n.setup.cfg.maxPacketBytes);
+      const r = feed(n.dec as DecoderState, e.bytes, n.setup.cfg.maxPacketBytes, fromServer);
       n.dec = r.dec;
       // only the first packet can be CONNACK; after it the link is connected (or closing)
       if (r.packets.length > 0) connack(n, out, r.packets[0], nowMs);
       for (let i = 1; i < r.packets.length && n.kind === "connected"; i++) linkPacket(n, out, r.packets[i]);
-      if (r.error !== null && (n.kind === "handshaking" || n.kind === "connected")) protocolError(n, out, "protocol." + r.error.code, "at byte " + r.error.at);
+      if (r.error !== null && (n.kind === "handshaking" || n.kind === "connected")) mqttError(n, out, r.error);
       return;
     }
     case "transportClosed": closedUnasked(n, out, e.cause, e.detail, nowMs); return;
@@ -321,11 +321,11 @@ function connected(n: Draft, e: LinkEvent, out: Command[], nowMs: number): void 
       return;
     }
     case "transportData": {
-      const r = feedFromServer(n.dec as DecoderState, e.bytes, c.maxPacketBytes);
+      const r = feed(n.dec as DecoderState, e.bytes, c.maxPacketBytes, fromServer);
       n.dec = r.dec;
       n.lastRxMs = nowMs;
       for (let i = 0; i < r.packets.length && n.kind === "connected"; i++) linkPacket(n, out, r.packets[i]);
-      if (r.error !== null && n.kind === "connected") protocolError(n, out, "protocol." + r.error.code, "at byte " + r.error.at);
+      if (r.error !== null && n.kind === "connected") mqttError(n, out, r.error);
       return;
     }
     case "transportClosed": closedUnasked(n, out, e.cause, e.detail, nowMs); return;
@@ -487,8 +487,14 @@ function wait(n: Draft, out: Command[], kind: WaitKind, code: string, text: stri
   if (kind !== "planned") out.push({ type: "persist", data: { attempt: n.attempt, lastError: lastError } });
 }
 
-function write(n: Draft, out: Command[], bytes: Uint8Array): void {
-  out.push({ type: "write", gen: n.gen, bytes: bytes });
+/**
+ * Write an encoded packet. The link builds only packets its validated configuration and its own
+ * checks make valid, so an encoder's error here is a bug: it closes the link with its code.
+ */
+function write(n: Draft, out: Command[], bytes: Encoded): void {
+  if (n.kind === "closing") return; // the link has decided to close: nothing more goes out
+  if ((bytes as ProtocolError).ok === false) mqttError(n, out, bytes as ProtocolError);
+  else out.push({ type: "write", gen: n.gen, bytes: bytes as Uint8Array });
 }
 
 interface CloseHow {
@@ -545,6 +551,11 @@ function fatal(cause: CloseCause): string | null {
   return cause === "cert" ? "tls.certRejected" : cause === "ca" ? "tls.caUnusable" : null;
 }
 
+/** A codec error (decoding what the hub sent, or encoding what we send): "protocol.mqtt.*" at its byte. */
+function mqttError(n: Draft, out: Command[], e: ProtocolError): void {
+  protocolError(n, out, "protocol." + e.code, "at byte " + e.at);
+}
+
 function protocolError(n: Draft, out: Command[], code: string, text: string): void {
   close(n, out, { code: code, text: text, next: "drop" });
 }
@@ -567,10 +578,11 @@ function sendConnect(n: Draft, out: Command[], epochSec: number, nowMs: number):
     const se = tokenExpirySec(password);
     renewAtMs = se === null ? -1 : nowMs + (se - epochSec) * 1000;
   }
-  write(n, out, connectUnchecked({
+  write(n, out, encodeConnect({
     type: "connect", clientId: clientId(c.deviceId), cleanSession: false,
     keepaliveSec: c.keepaliveSec, username: n.setup.username, password: password,
   }, n.setup.alloc));
+  if (n.kind !== "connecting") return; // the CONNECT could not be encoded: write closed the link
   // The connect timer keeps running: it bounds open + CONNACK together.
   enter(n, out, "handshaking", "link.handshaking", { keep: TIMER_BITS.connect });
   n.dec = EMPTY_DECODER;
@@ -617,7 +629,7 @@ function accepted(n: Draft, out: Command[], nowMs: number): void {
   if (renewAtMs >= 0) setTimer(n, out, "token", renewAtMs - nowMs);
   // Subscribe to cloud-to-device messages (the hub allows at most 5 subscriptions; we use one).
   n.subId = allocId(n, 0);
-  write(n, out, subscribeUnchecked({ type: "subscribe", packetId: n.subId, subscriptions: [{ topic: n.setup.c2dFilter, qos: 1 }] }, n.setup.alloc));
+  write(n, out, encodeSubscribe({ type: "subscribe", packetId: n.subId, subscriptions: [{ topic: n.setup.c2dFilter, qos: 1 }] }, n.setup.alloc));
   // Redeliver what was in flight, in order, with DUP (MQTT 3.1.1 §4.4), then the queue.
   for (let i = 0; i < n.inflight.length; i++) writePublish(n, out, n.inflight[i], true);
   pump(n, out);
@@ -653,7 +665,7 @@ function linkPacket(n: Draft, out: Command[], p: ServerPacket): void {
 
 function c2d(n: Draft, out: Command[], p: PublishPacket): void {
   if (p.qos === 2) { protocolError(n, out, "protocol.qos2", "QoS 2 PUBLISH"); return; }
-  if (p.qos === 1) write(n, out, pubackUnchecked(p.packetId));
+  if (p.qos === 1) write(n, out, encodePuback(p.packetId));
   out.push({ type: "message", topic: p.topic, payload: p.payload, properties: parseC2dTopic(n.setup.cfg.deviceId, p.topic) });
 }
 
@@ -663,7 +675,7 @@ function c2d(n: Draft, out: Command[], p: PublishPacket): void {
 function admissible(n: Draft, out: Command[], msg: Outbound): Queued | null {
   const c = n.setup.cfg;
   const q: Queued = { id: msg.id, topic: telemetryTopic(c.deviceId, msg.properties), payload: msg.payload, qos: msg.qos === 1 ? 1 : 0, packetId: 0 };
-  // the link's encoders trust it: a topic past MQTT's 16-bit string length is refused here
+  // refused here, before it is queued: a topic past MQTT's 16-bit string length, or a packet past the limit
   const topicBytes = utf8Length(q.topic);
   if (topicBytes > MAX_STRING_BYTES || publishSize(topicBytes, q.payload.length, q.qos) > c.maxPacketBytes) {
     out.push({ type: "dropped", id: msg.id, why: "tooLarge" });
@@ -695,5 +707,5 @@ function send(n: Draft, out: Command[], q: Queued): void {
 }
 
 function writePublish(n: Draft, out: Command[], m: Queued, dup: boolean): void {
-  write(n, out, publishUnchecked({ type: "publish", topic: m.topic, payload: m.payload, qos: m.qos, dup: dup, retain: false, packetId: m.packetId }, n.setup.alloc));
+  write(n, out, encodePublish({ type: "publish", topic: m.topic, payload: m.payload, qos: m.qos, dup: dup, retain: false, packetId: m.packetId }, n.setup.alloc));
 }

@@ -5,7 +5,7 @@
 // `linkguard fuzz` (src/cli/fuzz.ts) runs it.
 
 import mqttPacket from "mqtt-packet";
-import { feed, EMPTY_DECODER } from "../core/mqtt/decode.js";
+import { feed, anyPacket, EMPTY_DECODER } from "../core/mqtt/decode.js";
 import { createLink, step, LinkState, Command } from "../core/link.js";
 import { validateConfig, DeviceConfig } from "../core/config.js";
 import { seededRandom } from "./faults.js";
@@ -132,7 +132,7 @@ export function runFuzz(opts: { count: number; seed: number; onProgress?: (done:
     // 1. the decoder alone, fed whole
     let decErr: string | null = null;
     try {
-      const f = feed(EMPTY_DECODER, input, max);
+      const f = feed(EMPTY_DECODER, input, max, anyPacket);
       if (f.error) {
         decErr = f.error.code;
         rep.protocolErrors++;

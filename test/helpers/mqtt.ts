@@ -1,6 +1,29 @@
 // Shared by the codec tests (Node and XS): a seeded PRNG and the translation of our packets
 // into mqtt-packet's objects, so every suite feeds the reference codec the same way.
-import { Packet } from "../../src/core/mqtt/packet.js";
+import { Packet, ProtocolError } from "../../src/core/mqtt/packet.js";
+import { encode, Alloc, Encoded } from "../../src/core/mqtt/encode.js";
+import { feed, decodePacket, anyPacket, DecoderState, FeedResult, DecodeOk } from "../../src/core/mqtt/decode.js";
+
+/** The bytes of an encoding the test expects to succeed (an error value fails the test, naming it). */
+export function bytesOf(e: Encoded): Uint8Array {
+  if (!(e instanceof Uint8Array)) throw new Error("expected bytes, got " + JSON.stringify(e));
+  return e;
+}
+
+/** encode(p) that must succeed. */
+export function encodeOk(p: Packet, alloc?: Alloc): Uint8Array {
+  return bytesOf(encode(p, alloc));
+}
+
+/** The host's decoder: every packet type. */
+export function feedAny(dec: DecoderState, chunk: Uint8Array, maxPacketBytes: number): FeedResult<Packet> {
+  return feed(dec, chunk, maxPacketBytes, anyPacket);
+}
+
+/** decodePacket with the host's parser: every packet type. */
+export function decodeAny(buf: Uint8Array, pos: number, end: number, maxPacketBytes: number, base: number): DecodeOk<Packet> | ProtocolError | null {
+  return decodePacket(buf, pos, end, maxPacketBytes, base, anyPacket);
+}
 
 /** mulberry32: a small seeded PRNG so every random run replays. */
 export function prng(seed: number): () => number {

@@ -207,7 +207,7 @@ export function key(s: LinkState, w: World): string {
   return JSON.stringify([
     a.kind, a.gen, a.timers, a.rng, a.attempt, a.prevHiMs, rel(a.lastCloseMs), rel(a.lingerUntilMs), rel(a.connectedAtMs), a.quickRemote,
     a.authFailures, a.subId, a.nextPacketId, a.next === undefined ? null : a.next, a.code,
-    a.dec ? a.dec.pending.length : null,
+    a.dec ? a.dec.filled : null,
     a.queue.map((q) => q.id), a.inflight.map((q) => q.id + ":" + q.packetId),
     w.alive.map((t) => `${t.gen}${t.opened ? "o" : ""}${t.closeRequested ? "c" + t.closeAsked : ""}${t.abandonedAt === undefined ? "" : "a" + rel(t.abandonedAt)}`),
     TIMER_KINDS.map((k) => (w.timers[k] === undefined ? null : w.timers[k] - w.now)),

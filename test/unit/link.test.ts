@@ -265,6 +265,16 @@ test("hostile peer: garbage, unknown PUBACK, SUBACK without SUBSCRIBE, a second 
   }
 });
 
+test("a packet over maxPacketBytes closes the link with protocol.mqtt.packetTooLarge at its length byte, before its body arrives", () => {
+  const d = new Driver(testConfig({ maxPacketBytes: 4096 }));
+  d.connect();
+  // a PUBLISH whose remaining length says 5,000 bytes: only its fixed header is sent
+  d.ev({ type: "transportData", gen: 1, bytes: new Uint8Array([0x30, 0x88, 0x27]) });
+  assert.equal(d.s.kind, "closing");
+  assert.equal(d.s.code, "protocol.mqtt.packetTooLarge");
+  assert.match(d.s.text, /^at byte \d+$/);
+});
+
 test("a packet split across reads decodes as one", () => {
   const d = new Driver();
   d.ev({ type: "start" });

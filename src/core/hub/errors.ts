@@ -7,6 +7,8 @@
 // Codes and names: Microsoft, "Understand and resolve Azure IoT Hub errors" and "IoT Hub
 // API common error codes" (the names as the current tables spell them).
 
+import { freeze } from "../mqtt/freeze.js";
+
 export type ErrorClass = "transient" | "throttled" | "auth" | "fatal";
 
 export interface HubError {
@@ -18,11 +20,6 @@ export interface HubError {
   text: string;
 }
 
-/** Object.freeze where the engine has it (Espruino does not) */
-function freeze<T>(o: T): T {
-  const f = (Object as unknown as { freeze?: (x: T) => T }).freeze;
-  return typeof f === "function" ? f(o) : o;
-}
 
 function entry(code: number, name: string, klass: ErrorClass, text: string): HubError {
   return freeze({ code: code, name: name, klass: klass, text: text });

@@ -1,20 +1,23 @@
-// MQTT 3.1.1 decoder: one packet at a time (decodePacket), or incrementally over a
-// byte stream split anywhere (feed). Malformed input is a value, never an exception:
-// every read is bounds-checked against the packet's end before it happens.
+// MQTT 3.1.1 decoder: one packet at a time (decodePacket), or incrementally over a byte
+// stream split anywhere (feed). Malformed input is a value, never an exception: every read is
+// bounds-checked against the packet's end before it happens.
 //
-// Payloads (PUBLISH payload, will payload) are subarray views, never copies: of the
-// caller's buffer for decodePacket; for feed, of the chunk passed in, or of a buffer
-// feed allocated to join a pending tail with the chunk. Copy a payload before
-// writing into the buffer it came from.
+// One framing (first byte, remaining length, size limit) and one incremental decoder serve
+// both sides; what a side accepts is its body parser: `fromServer` (what a client receives:
+// CONNACK, PUBLISH, PUBACK, SUBACK, UNSUBACK, PINGRESP; a client-to-server type is named, its
+// body unread), used by the link, so a device build carries no CONNECT or SUBSCRIBE parser;
+// `anyPacket` (every modelled type), used on the host: tests, tools, the fuzzer.
 //
-// Two decoders share the framing (first byte, remaining length, size limit): decodePacket
-// and feed parse every packet type (the host: emulator, tests, tools); decodeFromServer and
-// feedFromServer parse only what a server sends a client (CONNACK, PUBLISH, PUBACK, SUBACK,
-// UNSUBACK, PINGRESP) and name a client-to-server packet without reading its body. The link
-// uses the second pair, so a device build carries no CONNECT or SUBSCRIBE parser.
+// Memory: a packet that arrives whole inside one chunk is decoded in place, and its payload
+// (PUBLISH, will) is a subarray view of that chunk: copy a payload before writing into the
+// chunk it came from. A packet split across chunks gets one array of exactly its size as soon
+// as its fixed header is complete, and each later chunk is copied into it once: a 64 KB
+// PUBLISH in 1,460-byte chunks is copied once, not re-joined on every chunk (a fixed header
+// cut in two, at most 5 bytes, is joined with the next chunk). The state never holds a view of
+// a chunk: its array is its own.
 
 import {
-  Packet, ProtocolError, ConnectPacket, ServerPacket, MisdirectedPacket,
+  Packet, ProtocolError, ConnectPacket, ServerPacket, MisdirectedPacket, protocolError,
   CONNECT, CONNACK, PUBLISH, PUBACK, SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK, PINGREQ, PINGRESP,
 } from "./packet.js";
 import { decodeUtf8 } from "./utf8.js";
@@ -24,19 +27,39 @@ export { MQTT_ERRORS } from "./errors.js";
 
 export interface DecodeOk<P = Packet> { ok: true; packet: P; next: number }
 
-/** Bytes not yet consumed, and the absolute stream offset of pending[0]. Never mutated. */
-export interface DecoderState { readonly pending: Uint8Array; readonly offset: number }
+/**
+ * Between chunks: the packet being received, if any. What a state shows never changes: feed
+ * returns a new state, and an old state can be fed again (see `mark`).
+ */
+export interface DecoderState {
+  /**
+   * the packet's bytes so far, in an array of its own: at the packet's whole size once its fixed
+   * header is complete (filled < buf.length); before that, the header's bytes (filled === buf.length, at most 5)
+   */
+  readonly buf: Uint8Array;
+  /** bytes of buf received; 0 between packets */
+  readonly filled: number;
+  /** the absolute stream offset of buf[0] (of the next packet when filled is 0) */
+  readonly offset: number;
+  /** the error that ended the stream, or null; feeding a dead state returns it again */
+  readonly error: ProtocolError | null;
+  /**
+   * how far the newest state of this packet has filled buf, shared by its states: only the state
+   * at the mark appends in place; an older one fed again copies first, so no state's bytes change
+   */
+  readonly mark: { n: number };
+}
 
 export interface FeedResult<P = Packet> { dec: DecoderState; packets: P[]; error: ProtocolError | null }
 
 const EMPTY_BYTES = new Uint8Array(0);
+/** the mark of states without a packet in progress: never written (fill 0 never appends) */
+const NO_MARK = freeze({ n: 0 });
 
 /** The state before the first byte of a stream. */
-export const EMPTY_DECODER: DecoderState = freeze({ pending: EMPTY_BYTES, offset: 0 });
+export const EMPTY_DECODER: DecoderState = freeze({ buf: EMPTY_BYTES, filled: 0, offset: 0, error: null, mark: NO_MARK });
 
-function err(code: string, at: number): ProtocolError {
-  return { ok: false, code: code, at: at };
-}
+const err = protocolError;
 
 /** Topic filter wildcard placement (§4.7.1); returns the offset of a bad byte or -1. */
 function filterErrorAt(buf: Uint8Array, start: number, end: number): number {
@@ -248,16 +271,19 @@ function decodeSuback(buf: Uint8Array, p: number, pEnd: number, lenAt: number, b
   return ok<ServerPacket>({ type: "suback", packetId: packetId, granted: granted }, pEnd);
 }
 
-/** A body parser: buf[p..pEnd) is the whole body of the packet whose first byte is b0. */
-type BodyDecoder<P> = (buf: Uint8Array, b0: number, p: number, pEnd: number, lenAt: number, base: number) => DecodeOk<P> | ProtocolError;
+/**
+ * A body parser, which says what one side accepts: buf[p..pEnd) is the whole body of the packet
+ * whose first byte is b0 (already checked, as is its length), lenAt the index of its first length byte.
+ */
+export type BodyParser<P> = (buf: Uint8Array, b0: number, p: number, pEnd: number, lenAt: number, base: number) => DecodeOk<P> | ProtocolError;
 
 /** The name of a client-to-server packet type. */
 function misdirected(type: number): MisdirectedPacket {
   return { type: type === CONNECT ? "connect" : type === SUBSCRIBE ? "subscribe" : type === UNSUBSCRIBE ? "unsubscribe" : type === PINGREQ ? "pingreq" : "disconnect" };
 }
 
-/** The body of what a server sends a client; a client-to-server type is only named. */
-function serverBody(buf: Uint8Array, b0: number, p: number, pEnd: number, lenAt: number, base: number): DecodeOk<ServerPacket> | ProtocolError {
+/** What a client accepts: the body of what a server sends; a client-to-server type is only named. */
+export function fromServer(buf: Uint8Array, b0: number, p: number, pEnd: number, lenAt: number, base: number): DecodeOk<ServerPacket> | ProtocolError {
   const type = b0 >> 4;
   switch (type) {
     case CONNACK: {
@@ -283,8 +309,8 @@ function serverBody(buf: Uint8Array, b0: number, p: number, pEnd: number, lenAt:
   }
 }
 
-/** The body of any packet type. */
-function anyBody(buf: Uint8Array, b0: number, p: number, pEnd: number, lenAt: number, base: number): DecodeOk | ProtocolError {
+/** Every modelled packet type (the host's parser). */
+export function anyPacket(buf: Uint8Array, b0: number, p: number, pEnd: number, lenAt: number, base: number): DecodeOk | ProtocolError {
   switch (b0 >> 4) {
     case CONNECT:
       return decodeConnect(buf, p, pEnd, base);
@@ -296,14 +322,18 @@ function anyBody(buf: Uint8Array, b0: number, p: number, pEnd: number, lenAt: nu
       return ok<Packet>({ type: "pingreq" }, pEnd);
     default:
       // DISCONNECT's name, and the server-to-client types, are whole Packets
-      return serverBody(buf, b0, p, pEnd, lenAt, base) as DecodeOk | ProtocolError;
+      return fromServer(buf, b0, p, pEnd, lenAt, base) as DecodeOk | ProtocolError;
   }
 }
 
-/** The framing both decoders share; see decodePacket. */
-function decodeWith<P>(body: BodyDecoder<P>, buf: Uint8Array, pos: number, end: number, maxPacketBytes: number, base: number): DecodeOk<P> | ProtocolError | null {
-  if (end > buf.length) end = buf.length;
-  if (pos >= end) return null;
+/**
+ * Checks the fixed header at buf[pos..end) (§2.2) as far as it has arrived: the first byte as
+ * soon as it is there, the length and the size limit (fixed header + remaining length >
+ * maxPacketBytes: mqtt.packetTooLarge, at the first length byte) as soon as the length is
+ * complete. Returns the packet's whole size, 0 while more bytes are needed, or an error.
+ */
+function frame(buf: Uint8Array, pos: number, end: number, maxPacketBytes: number, base: number): number | ProtocolError {
+  if (pos >= end) return 0;
   const b0 = buf[pos];
   const type = b0 >> 4;
   const flags = b0 & 0x0f;
@@ -324,95 +354,113 @@ function decodeWith<P>(body: BodyDecoder<P>, buf: Uint8Array, pos: number, end: 
   let mul = 1;
   let i = pos + 1;
   for (;;) {
-    if (i >= end) return null;
+    if (i >= end) return 0;
     if (i - pos > 4) return err("mqtt.lengthTooLong", base + i);
     const b = buf[i++];
     len += (b & 0x7f) * mul;
     mul *= 128;
     if (b < 0x80) break;
   }
-  const lenAt = pos + 1;
 
   // fixed-size packets: CONNACK, PUBACK, UNSUBACK carry 2 bytes; PINGREQ, PINGRESP, DISCONNECT none
   if (type === CONNACK || type === PUBACK || type === UNSUBACK) {
-    if (len !== 2) return err("mqtt.badLength", base + lenAt);
+    if (len !== 2) return err("mqtt.badLength", base + pos + 1);
   } else if (type >= PINGREQ) {
-    if (len !== 0) return err("mqtt.badLength", base + lenAt);
+    if (len !== 0) return err("mqtt.badLength", base + pos + 1);
   }
-  if (i - pos + len > maxPacketBytes) return err("mqtt.packetTooLarge", base + lenAt);
-  if (end - i < len) return null;
-  return body(buf, b0, i, i + len, lenAt, base);
+  if (i - pos + len > maxPacketBytes) return err("mqtt.packetTooLarge", base + pos + 1);
+  return i - pos + len;
 }
 
 /**
- * Decodes one packet from buf[pos..end). Returns null when more bytes are needed,
- * the packet and the index after it (`next`, in buf), or a ProtocolError whose `at` is
- * base + the index of the offending byte. Checks the first byte as soon as it is there,
- * and the packet size (fixed header + remaining length > maxPacketBytes:
- * mqtt.packetTooLarge, at the first length byte) as soon as the length is complete,
- * before any of the body arrives. Never throws.
+ * Decodes one packet from buf[pos..end) with `parse`. Returns null when more bytes are needed,
+ * the packet and the index after it (`next`, in buf), or a ProtocolError whose `at` is base +
+ * the index of the offending byte. The fixed header is checked as it arrives (see frame),
+ * before any of the body. Never throws.
  */
-export function decodePacket(buf: Uint8Array, pos: number, end: number, maxPacketBytes: number, base: number): DecodeOk | ProtocolError | null {
-  return decodeWith(anyBody, buf, pos, end, maxPacketBytes, base);
+export function decodePacket<P>(buf: Uint8Array, pos: number, end: number, maxPacketBytes: number, base: number, parse: BodyParser<P>): DecodeOk<P> | ProtocolError | null {
+  if (end > buf.length) end = buf.length;
+  const size = frame(buf, pos, end, maxPacketBytes, base);
+  if (typeof size !== "number") return size;
+  if (size === 0 || end - pos < size) return null;
+  // the body starts after the last length byte (the one below 0x80)
+  let i = pos + 1;
+  while (buf[i] >= 0x80) i++;
+  return parse(buf, buf[pos], i + 1, pos + size, pos + 1, base);
+}
+
+function state(buf: Uint8Array, filled: number, offset: number, mark: { n: number }): DecoderState {
+  return { buf: buf, filled: filled, offset: offset, error: null, mark: mark };
+}
+
+function result<P>(dec: DecoderState, packets: P[], error: ProtocolError | null): FeedResult<P> {
+  return { dec: dec, packets: packets, error: error };
+}
+
+/** The result of an error: the stream is dead, its state at the offending packet. */
+function dead<P>(offset: number, e: ProtocolError, packets: P[]): FeedResult<P> {
+  return result({ buf: EMPTY_BYTES, filled: 0, offset: offset, error: e, mark: NO_MARK }, packets, e);
 }
 
 /**
- * decodePacket for a client: the same framing, the same packets and errors for what a
- * server sends (CONNACK, PUBLISH, PUBACK, SUBACK, UNSUBACK, PINGRESP); a client-to-server
- * type (CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ, DISCONNECT) is checked up to its length
- * and returned as { type } alone, its body unread, for the client to reject.
+ * Feeds the next chunk of a byte stream, decoding with `parse`. Pure as far as a caller can
+ * see: `dec` and `chunk` are never written, and an old state can be fed again. Returns every
+ * complete packet, the state holding the incomplete one (its own array, never a view of the
+ * chunk; `offset` stays absolute across feeds), and the first error. Packets before an error
+ * are returned; after an error the stream is dead (close the link): the returned state starts
+ * at the offending packet, and feeding it again reports the same error. See the top of this
+ * file for payload views and for what is copied when.
  */
-export function decodeFromServer(buf: Uint8Array, pos: number, end: number, maxPacketBytes: number, base: number): DecodeOk<ServerPacket> | ProtocolError | null {
-  return decodeWith(serverBody, buf, pos, end, maxPacketBytes, base);
-}
-
-type Decoder<P> = (buf: Uint8Array, pos: number, end: number, maxPacketBytes: number, base: number) => DecodeOk<P> | ProtocolError | null;
-
-function feedWith<P>(decode: Decoder<P>, dec: DecoderState, chunk: Uint8Array, maxPacketBytes: number): FeedResult<P> {
+export function feed<P>(dec: DecoderState, chunk: Uint8Array, maxPacketBytes: number, parse: BodyParser<P>): FeedResult<P> {
   const packets: P[] = [];
-  if (chunk.length === 0) return { dec: dec, packets: packets, error: null };
-  const pl = dec.pending.length;
-  let buf = chunk;
-  if (pl > 0) {
-    // join the tail with the chunk; the no-pending case decodes the chunk in place
-    buf = new Uint8Array(pl + chunk.length);
-    buf.set(dec.pending, 0);
-    buf.set(chunk, pl);
-  }
-  const base = dec.offset;
-  const end = buf.length;
+  if (dec.error !== null || chunk.length === 0) return result(dec, packets, dec.error);
+  let buf = dec.buf;
+  let filled = dec.filled;
+  // the absolute offset of chunk[0]
+  let at = dec.offset + filled;
   let pos = 0;
-  let error: ProtocolError | null = null;
-  while (pos < end) {
-    const r = decode(buf, pos, end, maxPacketBytes, base);
-    if (r === null) break;
-    if (r.ok === false) {
-      error = r;
-      break;
+  if (filled > 0 && filled === buf.length) {
+    // a fixed header cut in two (at most 5 bytes): join it with the chunk and go on from there
+    const joined = new Uint8Array(filled + chunk.length);
+    joined.set(buf, 0);
+    joined.set(chunk, filled);
+    chunk = joined;
+    at = dec.offset;
+  } else if (filled > 0) {
+    // a packet of known size: each chunk is copied into its array once
+    let mark = dec.mark;
+    if (mark.n !== filled) {
+      // an older state fed again: a newer one owns buf past filled, so this one works on a copy
+      const copy = new Uint8Array(buf.length);
+      copy.set(buf.subarray(0, filled), 0);
+      buf = copy;
+      mark = { n: filled };
     }
+    pos = buf.length - filled < chunk.length ? buf.length - filled : chunk.length;
+    buf.set(chunk.subarray(0, pos), filled);
+    filled += pos;
+    mark.n = filled;
+    if (filled < buf.length) return result(state(buf, filled, dec.offset, mark), packets, null);
+    // buf holds exactly the framed packet: never null
+    const r = decodePacket(buf, 0, filled, maxPacketBytes, dec.offset, parse) as DecodeOk<P> | ProtocolError;
+    if (r.ok === false) return dead(dec.offset, r, packets);
+    packets.push(r.packet);
+  }
+  // the rest of the chunk: whole packets decode in place
+  const end = chunk.length;
+  while (pos < end) {
+    const r = decodePacket(chunk, pos, end, maxPacketBytes, at, parse);
+    if (r === null) break;
+    if (r.ok === false) return dead(at + pos, r, packets);
     packets.push(r.packet);
     pos = r.next;
   }
-  // the tail is copied so that the state owns its bytes and pins no large buffer
-  const next: DecoderState = pos === end
-    ? { pending: EMPTY_BYTES, offset: base + end }
-    : { pending: buf.slice(pos), offset: base + pos };
-  return { dec: next, packets: packets, error: error };
-}
-
-/**
- * Feeds the next chunk of a byte stream. Pure: `dec` and `chunk` are never written, and
- * an old state can be fed again. Returns every complete packet, the state holding the
- * incomplete tail (a copy; `offset` stays absolute across feeds), and the first error.
- * Packets before an error are returned; after an error the stream is dead (close the
- * link): the returned state then starts at the offending packet, and feeding it again
- * reports the same error. See the top of this file for payload views.
- */
-export function feed(dec: DecoderState, chunk: Uint8Array, maxPacketBytes: number): FeedResult {
-  return feedWith(decodePacket, dec, chunk, maxPacketBytes);
-}
-
-/** feed for a client: decodes with decodeFromServer (what the link uses). */
-export function feedFromServer(dec: DecoderState, chunk: Uint8Array, maxPacketBytes: number): FeedResult<ServerPacket> {
-  return feedWith(decodeFromServer, dec, chunk, maxPacketBytes);
+  if (pos === end) return result(state(EMPTY_BYTES, 0, at + end, NO_MARK), packets, null);
+  // an incomplete packet: an array of its own, at its whole size once its fixed header is
+  // complete, else the header's bytes so far (frame is no error here: decodePacket returned null)
+  const size = frame(chunk, pos, end, maxPacketBytes, at) as number;
+  const rest = end - pos;
+  const own = new Uint8Array(size > 0 ? size : rest);
+  own.set(chunk.subarray(pos, end), 0);
+  return result(state(own, rest, at + pos, { n: rest }), packets, null);
 }

@@ -1,10 +1,21 @@
-// MQTT 3.1.1 encoder: size first, allocate once, write with a cursor (STYLE.md).
-// Invalid field values are programmer errors (the link validates its inputs first):
-// they throw a RangeError before a byte is written.
+// MQTT 3.1.1 encoder: one function per packet kind, each used by the host (tests, tools, the
+// bench) and the device (the link) alike. Size first, allocate once, write with a cursor
+// (STYLE.md). Each checks what it can in O(1) before a byte is written: numbers in range,
+// string byte counts (which sizing computes anyway), required fields present. What cannot
+// be encoded is a value, { ok: false, code, at }, never an exception; `at` is the offset of the
+// field after the packet's first byte, its remaining-length bytes not counted (the encoder
+// fails before it knows how many there are): 0 is the first byte (QoS, DUP), 1 the start of
+// the variable header.
+//
+// Not checked here, because it would take a scan of every character: the wildcard syntax of
+// topic names and filters (§4.7). The link's topics come from a device id the configuration
+// validator refuses with "+" or "#" in it, and percent-encoded properties; a peer's decoder
+// checks them on receipt (decode.ts reports mqtt.badTopic).
 
 import {
   CONNECT, CONNACK, PUBLISH, PUBACK, SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK,
-  PINGREQ, PINGRESP, DISCONNECT, Packet, ConnectPacket, PublishPacket, SubscribePacket,
+  PINGREQ, PINGRESP, DISCONNECT, Packet, ConnectPacket, ConnackPacket, PublishPacket, SubscribePacket,
+  SubackPacket, UnsubscribePacket, ProtocolError, protocolError,
 } from "./packet.js";
 import { utf8Length, writeUtf8 } from "./utf8.js";
 
@@ -12,6 +23,17 @@ import { utf8Length, writeUtf8 } from "./utf8.js";
 export const MAX_REMAINING_LENGTH = 268435455;
 /** MQTT 3.1.1 §1.5.3: a string carries a 16-bit byte count. */
 export const MAX_STRING_BYTES = 65535;
+
+/**
+ * Where an encoder takes its array: `new Uint8Array(n)` when absent. A platform may pass a
+ * pooled allocator (on Node, Buffer.allocUnsafe: V8 makes every fresh typed array over 64
+ * bytes an off-heap allocation, which costs more than encoding a PUBLISH). It must return
+ * exactly n bytes; the encoder never depends on them being fresh or zeroed.
+ */
+export type Alloc = (n: number) => Uint8Array;
+
+/** An encoded packet, or why it cannot be encoded. */
+export type Encoded = Uint8Array | ProtocolError;
 
 function fixed2(b0: number): Uint8Array {
   const b = new Uint8Array(2);
@@ -27,180 +49,40 @@ export const PINGREQ_BYTES: Readonly<Uint8Array> = fixed2(PINGREQ << 4);
 export const PINGRESP_BYTES: Readonly<Uint8Array> = fixed2(PINGRESP << 4);
 export const DISCONNECT_BYTES: Readonly<Uint8Array> = fixed2(DISCONNECT << 4);
 
-/** A PUBACK for packetId (§3.4), four bytes, without building a packet object. */
-export function encodePuback(packetId: number): Uint8Array {
-  checkPacketId(packetId);
-  return pubackUnchecked(packetId);
-}
-
-/** encodePuback for an id the decoder already checked (1..65535): the link's. */
-export function pubackUnchecked(packetId: number): Uint8Array {
-  const b = new Uint8Array(4);
-  b[0] = PUBACK << 4;
-  b[1] = 2;
-  b[2] = packetId >> 8;
-  b[3] = packetId & 0xff;
-  return b;
-}
-
-function fail(msg: string): never {
-  throw new RangeError("mqtt encode: " + msg);
-}
-
-function checkPacketId(id: number): void {
-  // an integer in 1..65535 (no Number.isInteger on Espruino)
-  if (!(id >= 1 && (id & 0xffff) === id)) fail("packetId must be an integer in 1..65535, got " + id);
-}
-
-/** UTF-8 byte length of a string field, checked against the 16-bit count. */
-function strBytes(s: string, what: string): number {
-  const n = utf8Length(s);
-  if (n > MAX_STRING_BYTES) fail(what + " is " + n + " bytes, more than 65535");
-  return n;
-}
-
-function binBytes(b: Uint8Array, what: string): number {
-  const n = b.length;
-  if (n > MAX_STRING_BYTES) fail(what + " is " + n + " bytes, more than 65535");
-  return n;
-}
-
-/** MQTT 3.1.1 §4.7: a topic name is non-empty and has no wildcards. */
-function checkTopicName(t: string, what: string): void {
-  if (t.length === 0) fail(what + " is empty");
-  if (t.indexOf("+") >= 0 || t.indexOf("#") >= 0) fail(what + " contains a wildcard: " + t);
-}
-
-/** MQTT 3.1.1 §4.7.1: "#" only last and alone in its level, "+" alone in its level. */
-function checkTopicFilter(t: string): void {
-  const n = t.length;
-  if (n === 0) fail("topic filter is empty");
-  for (let i = 0; i < n; i++) {
-    const c = t.charCodeAt(i);
-    if (c !== 0x23 && c !== 0x2b) continue;
-    const levelStart = i === 0 || t.charCodeAt(i - 1) === 0x2f;
-    const levelEnd = i === n - 1 || t.charCodeAt(i + 1) === 0x2f;
-    if (!levelStart || !levelEnd || (c === 0x23 && i !== n - 1)) fail("misplaced wildcard in topic filter: " + t);
-  }
-}
-
-function checkQos(q: number, max: number): void {
-  if (!(q >= 0 && q <= max && (q & 3) === q)) fail("qos must be 0.." + max + ", got " + q);
-}
-
-function connectRemaining(p: ConnectPacket): number {
-  // protocol name (2 + 4), level, flags, keepalive, client id
-  let n = 10 + 2 + strBytes(p.clientId, "clientId");
-  const k = p.keepaliveSec;
-  if (!((k & 0xffff) === k)) fail("keepaliveSec must be an integer in 0..65535, got " + k);
-  const w = p.will;
-  if (w !== undefined) {
-    checkQos(w.qos, 1);
-    checkTopicName(w.topic, "will topic");
-    n += 4 + strBytes(w.topic, "will topic") + binBytes(w.payload, "will payload");
-  }
-  if (p.username !== undefined) n += 2 + strBytes(p.username, "username");
-  if (p.password !== undefined) {
-    // §3.1.2.9: no password without a user name
-    if (p.username === undefined) fail("a password needs a username (§3.1.2.9)");
-    n += 2 + strBytes(p.password, "password");
-  }
-  return limited(n);
-}
-
-function publishRemaining(p: PublishPacket): number {
-  checkQos(p.qos, 2);
-  checkTopicName(p.topic, "topic");
-  let n = 2 + strBytes(p.topic, "topic") + p.payload.length;
-  if (p.qos > 0) {
-    checkPacketId(p.packetId);
-    n += 2;
-  } else if (p.dup) {
-    fail("dup must be false for QoS 0 (§3.3.1.1)");
-  }
-  return limited(n);
-}
-
-function subscribeRemaining(p: SubscribePacket): number {
-  checkPacketId(p.packetId);
-  const subs = p.subscriptions;
-  if (subs.length === 0) fail("SUBSCRIBE needs at least one subscription (§3.8.3)");
-  let n = 2;
-  for (let i = 0; i < subs.length; i++) {
-    checkTopicFilter(subs[i].topic);
-    checkQos(subs[i].qos, 2);
-    n += 3 + strBytes(subs[i].topic, "topic filter");
-  }
-  return limited(n);
-}
-
-/** MQTT 3.1.1 §2.2.3: the remaining length fits four length bytes. */
-function limited(n: number): number {
-  if (n > MAX_REMAINING_LENGTH) fail("packet needs " + n + " bytes, more than 268435455");
-  return n;
-}
-
-/** The remaining length (§2.2.3) of p, validating every field on the way. */
-function remainingLength(p: Packet): number {
-  switch (p.type) {
-    case "connect":
-      return connectRemaining(p);
-    case "connack":
-      if (!((p.returnCode & 0xff) === p.returnCode)) fail("returnCode must be an integer in 0..255, got " + p.returnCode);
-      return 2;
-    case "publish":
-      return publishRemaining(p);
-    case "puback":
-    case "unsuback":
-      checkPacketId(p.packetId);
-      return 2;
-    case "subscribe":
-      return subscribeRemaining(p);
-    case "suback": {
-      checkPacketId(p.packetId);
-      const g = p.granted;
-      if (g.length === 0) fail("SUBACK needs at least one return code (§3.9.3)");
-      for (let i = 0; i < g.length; i++) {
-        const c = g[i];
-        if (c !== 0 && c !== 1 && c !== 2 && c !== 0x80) fail("SUBACK return code must be 0, 1, 2 or 0x80, got " + c);
-      }
-      return limited(2 + g.length);
-    }
-    case "unsubscribe": {
-      checkPacketId(p.packetId);
-      const t = p.topics;
-      if (t.length === 0) fail("UNSUBSCRIBE needs at least one topic filter (§3.10.3)");
-      let n = 2;
-      for (let i = 0; i < t.length; i++) {
-        checkTopicFilter(t[i]);
-        n += 2 + strBytes(t[i], "topic filter");
-      }
-      return limited(n);
-    }
-    case "pingreq":
-    case "pingresp":
-    case "disconnect":
-      return 0;
-    default:
-      return fail("unknown packet type " + (p as { type: string }).type);
-  }
+/** A packet identifier is an integer in 1..65535 (§2.3.1; no Number.isInteger on Espruino). */
+function badId(id: number): boolean {
+  return !(id >= 1 && (id & 0xffff) === id);
 }
 
 function varLength(n: number): number {
   return n < 128 ? 1 : n < 16384 ? 2 : n < 2097152 ? 3 : 4;
 }
 
-/** Total bytes of the encoded packet, fixed header included. Throws RangeError on invalid fields. */
-export function packetLength(p: Packet): number {
-  const n = remainingLength(p);
-  return 1 + varLength(n) + n;
+/** Total bytes of a PUBLISH whose topic is `topicBytes` long in UTF-8 (what the link checks before it queues). */
+export function publishSize(topicBytes: number, payloadBytes: number, qos: number): number {
+  const rem = 2 + topicBytes + payloadBytes + (qos > 0 ? 2 : 0);
+  return 1 + varLength(rem) + rem;
 }
 
-/** Writes a string field: the UTF-8 bytes first, then its 16-bit count in front. */
-function writeStr(s: string, buf: Uint8Array, pos: number): number {
-  const end = writeUtf8(s, buf, pos + 2);
-  writeU16(end - pos - 2, buf, pos);
-  return end;
+/**
+ * A packet's array: exactly its size, from `alloc` or new, with the fixed header written
+ * (§2.2.3: 7 bits a byte, least significant first, high bit = more follows). The body starts
+ * at buf.length - rem. An allocator that returns another size is a programmer error: it throws.
+ */
+function packetBuffer(b0: number, rem: number, alloc: Alloc | undefined): Uint8Array {
+  const n = 1 + varLength(rem) + rem;
+  const buf = alloc === undefined ? new Uint8Array(n) : alloc(n);
+  if (buf.length !== n) throw new RangeError("mqtt encode: alloc(" + n + ") returned " + buf.length + " bytes");
+  buf[0] = b0;
+  let pos = 1;
+  let r = rem;
+  do {
+    let d = r & 0x7f;
+    r = r >>> 7;
+    if (r > 0) d |= 0x80;
+    buf[pos++] = d;
+  } while (r > 0);
+  return buf;
 }
 
 /** A 16-bit big-endian number (§1.5.2): a length or a packet id. */
@@ -210,12 +92,68 @@ function writeU16(n: number, buf: Uint8Array, pos: number): number {
   return pos + 2;
 }
 
-function writeBin(b: Uint8Array, buf: Uint8Array, pos: number): number {
-  buf.set(b, writeU16(b.length, buf, pos));
-  return pos + 2 + b.length;
+/** Writes a string field: the UTF-8 bytes first, then its 16-bit count in front. */
+function writeStr(s: string, buf: Uint8Array, pos: number): number {
+  const end = writeUtf8(s, buf, pos + 2);
+  writeU16(end - pos - 2, buf, pos);
+  return end;
 }
 
-function writeConnect(p: ConnectPacket, buf: Uint8Array, pos: number): number {
+/** A string field's UTF-8 byte count, or -1 when it is past §1.5.3's 16-bit count. */
+function strBytes(s: string): number {
+  const n = utf8Length(s);
+  return n > MAX_STRING_BYTES ? -1 : n;
+}
+
+// codes more than one check returns (errors.ts describes every code)
+const STRING_TOO_LONG = "mqtt.stringTooLong";
+const ID_RANGE = "mqtt.packetIdRange";
+const BAD_QOS = "mqtt.badQos";
+const EMPTY_LIST = "mqtt.emptySubscription";
+const TOO_LONG = "mqtt.lengthTooLong";
+
+/** The error for a topic or filter whose strBytes is n (0: empty, §4.7.3; -1: too long). */
+function topicError(n: number, at: number): ProtocolError {
+  return protocolError(n === 0 ? "mqtt.badTopic" : STRING_TOO_LONG, at);
+}
+
+/**
+ * CONNECT (§3.1). Checks: keepalive 0..65535, a will of QoS 0 or 1 with a non-empty topic,
+ * no password without a user name (§3.1.2.9), every string and the will payload at most
+ * 65,535 bytes.
+ */
+export function encodeConnect(p: ConnectPacket, alloc?: Alloc): Encoded {
+  const k = p.keepaliveSec;
+  if ((k & 0xffff) !== k) return protocolError("mqtt.fieldRange", 9);
+  // protocol name (2 + 4), level, flags, keepalive, then the client id
+  let rem = 10;
+  let n = strBytes(p.clientId);
+  if (n < 0) return protocolError(STRING_TOO_LONG, 1 + rem);
+  rem += 2 + n;
+  const w = p.will;
+  if (w !== undefined) {
+    if (w.qos !== 0 && w.qos !== 1) return protocolError(w.qos === 2 ? "mqtt.unsupportedQos" : BAD_QOS, 8);
+    n = strBytes(w.topic);
+    if (n <= 0) return topicError(n, 1 + rem);
+    rem += 2 + n;
+    n = w.payload.length;
+    if (n > MAX_STRING_BYTES) return protocolError(STRING_TOO_LONG, 1 + rem);
+    rem += 2 + n;
+  }
+  if (p.username !== undefined) {
+    n = strBytes(p.username);
+    if (n < 0) return protocolError(STRING_TOO_LONG, 1 + rem);
+    rem += 2 + n;
+  }
+  if (p.password !== undefined) {
+    if (p.username === undefined) return protocolError("mqtt.badConnectFlags", 8);
+    n = strBytes(p.password);
+    if (n < 0) return protocolError(STRING_TOO_LONG, 1 + rem);
+    rem += 2 + n;
+  }
+  // at most 10 + 5 x 65,537 bytes: far inside §2.2.3's limit
+  const buf = packetBuffer(CONNECT << 4, rem, alloc);
+  let pos = buf.length - rem;
   // §3.1.2.1-2: protocol name "MQTT", level 4
   buf[pos] = 0;
   buf[pos + 1] = 4;
@@ -225,180 +163,152 @@ function writeConnect(p: ConnectPacket, buf: Uint8Array, pos: number): number {
   buf[pos + 5] = 0x54;
   buf[pos + 6] = 4;
   // §3.1.2.3 connect flags: user name 7, password 6, will retain 5, will QoS 4-3, will 2, clean session 1
-  const w = p.will;
   let flags = p.cleanSession ? 0x02 : 0;
   if (w !== undefined) flags |= 0x04 | (w.qos << 3) | (w.retain ? 0x20 : 0);
   if (p.username !== undefined) flags |= 0x80;
   if (p.password !== undefined) flags |= 0x40;
   buf[pos + 7] = flags;
-  pos = writeStr(p.clientId, buf, writeU16(p.keepaliveSec, buf, pos + 8));
+  pos = writeStr(p.clientId, buf, writeU16(k, buf, pos + 8));
   if (w !== undefined) {
     pos = writeStr(w.topic, buf, pos);
-    pos = writeBin(w.payload, buf, pos);
+    buf.set(w.payload, writeU16(w.payload.length, buf, pos));
+    pos += 2 + w.payload.length;
   }
   if (p.username !== undefined) pos = writeStr(p.username, buf, pos);
   // §3.1.3.5: the password is binary data; ours is text, sent as its UTF-8 bytes
-  if (p.password !== undefined) pos = writeStr(p.password, buf, pos);
-  return pos;
+  if (p.password !== undefined) writeStr(p.password, buf, pos);
+  return buf;
 }
 
-function writePublish(p: PublishPacket, buf: Uint8Array, pos: number): number {
-  pos = writeStr(p.topic, buf, pos);
-  if (p.qos > 0) pos = writeU16(p.packetId, buf, pos);
+/** CONNACK (§3.2): a return code 0..255. */
+export function encodeConnack(p: ConnackPacket): Encoded {
+  const rc = p.returnCode;
+  if ((rc & 0xff) !== rc) return protocolError("mqtt.fieldRange", 2);
+  const buf = packetBuffer(CONNACK << 4, 2, undefined);
+  buf[2] = p.sessionPresent ? 1 : 0;
+  buf[3] = rc;
+  return buf;
+}
+
+/**
+ * PUBLISH (§3.3). Checks: QoS 0..2, no DUP at QoS 0 (§3.3.1.1), a non-empty topic of at most
+ * 65,535 bytes, a packet id at QoS 1 and 2, and the remaining length (§2.2.3).
+ */
+export function encodePublish(p: PublishPacket, alloc?: Alloc): Encoded {
+  const q = p.qos;
+  if (q !== 0 && q !== 1 && q !== 2) return protocolError(BAD_QOS, 0);
+  if (q === 0 && p.dup) return protocolError("mqtt.reservedFlags", 0);
+  const n = strBytes(p.topic);
+  if (n <= 0) return topicError(n, 1);
+  if (q > 0 && badId(p.packetId)) return protocolError(ID_RANGE, 3 + n);
+  const rem = 2 + n + (q > 0 ? 2 : 0) + p.payload.length;
+  if (rem > MAX_REMAINING_LENGTH) return protocolError(TOO_LONG, 1);
+  const buf = packetBuffer((PUBLISH << 4) | (p.dup ? 8 : 0) | (q << 1) | (p.retain ? 1 : 0), rem, alloc);
+  let pos = writeStr(p.topic, buf, buf.length - rem);
+  if (q > 0) pos = writeU16(p.packetId, buf, pos);
   buf.set(p.payload, pos);
-  return pos + p.payload.length;
+  return buf;
 }
 
-function writeSubscribe(p: SubscribePacket, buf: Uint8Array, pos: number): number {
-  pos = writeU16(p.packetId, buf, pos);
+/** A packet of a packet id alone: PUBACK (§3.4) and UNSUBACK (§3.11). */
+function idOnly(b0: number, packetId: number): Encoded {
+  if (badId(packetId)) return protocolError(ID_RANGE, 1);
+  const buf = packetBuffer(b0, 2, undefined);
+  writeU16(packetId, buf, 2);
+  return buf;
+}
+
+/** PUBACK (§3.4) for packetId, four bytes. */
+export function encodePuback(packetId: number): Encoded {
+  return idOnly(PUBACK << 4, packetId);
+}
+
+/** UNSUBACK (§3.11) for packetId, four bytes. */
+export function encodeUnsuback(packetId: number): Encoded {
+  return idOnly(UNSUBACK << 4, packetId);
+}
+
+/**
+ * SUBSCRIBE (§3.8). Checks: a packet id, at least one filter, each non-empty and at most
+ * 65,535 bytes, with QoS 0..2.
+ */
+export function encodeSubscribe(p: SubscribePacket, alloc?: Alloc): Encoded {
+  if (badId(p.packetId)) return protocolError(ID_RANGE, 1);
   const subs = p.subscriptions;
+  if (subs.length === 0) return protocolError(EMPTY_LIST, 1);
+  // §3.8.2-3.8.3: packet id, then each filter as a length-prefixed string and its QoS byte
+  let rem = 2;
+  for (let i = 0; i < subs.length; i++) {
+    const n = strBytes(subs[i].topic);
+    if (n <= 0) return topicError(n, 1 + rem);
+    const q = subs[i].qos;
+    if (q !== 0 && q !== 1 && q !== 2) return protocolError(BAD_QOS, 3 + rem + n);
+    rem += 3 + n;
+  }
+  // at most 2 + 65,538 bytes a filter
+  if (rem > MAX_REMAINING_LENGTH) return protocolError(TOO_LONG, 1);
+  // §3.8.1: SUBSCRIBE carries fixed flags 0b0010
+  const buf = packetBuffer((SUBSCRIBE << 4) | 2, rem, alloc);
+  let pos = writeU16(p.packetId, buf, buf.length - rem);
   for (let i = 0; i < subs.length; i++) {
     pos = writeStr(subs[i].topic, buf, pos);
     buf[pos++] = subs[i].qos;
   }
-  return pos;
+  return buf;
 }
 
-function publishByte(p: PublishPacket): number {
-  return (PUBLISH << 4) | (p.dup ? 8 : 0) | (p.qos << 1) | (p.retain ? 1 : 0);
-}
-
-/** The first byte (§2.2): type and flags. */
-function firstByte(p: Packet): number {
-  switch (p.type) {
-    case "connect": return CONNECT << 4;
-    case "connack": return CONNACK << 4;
-    case "publish": return publishByte(p);
-    case "puback": return PUBACK << 4;
-    // §3.8.1, §3.10.1: SUBSCRIBE and UNSUBSCRIBE carry fixed flags 0b0010
-    case "subscribe": return (SUBSCRIBE << 4) | 2;
-    case "suback": return SUBACK << 4;
-    case "unsubscribe": return (UNSUBSCRIBE << 4) | 2;
-    case "unsuback": return UNSUBACK << 4;
-    case "pingreq": return PINGREQ << 4;
-    case "pingresp": return PINGRESP << 4;
-    default: return DISCONNECT << 4;
+/** SUBACK (§3.9). Checks: a packet id, at least one return code, each 0, 1, 2 or 0x80. */
+export function encodeSuback(p: SubackPacket, alloc?: Alloc): Encoded {
+  if (badId(p.packetId)) return protocolError(ID_RANGE, 1);
+  const g = p.granted;
+  if (g.length === 0) return protocolError(EMPTY_LIST, 1);
+  for (let i = 0; i < g.length; i++) {
+    const c = g[i];
+    if (c !== 0 && c !== 1 && c !== 2 && c !== 0x80) return protocolError("mqtt.badGranted", 3 + i);
   }
-}
-
-/** Writes the fixed header at pos and returns the position after it. */
-function writeHeader(b0: number, rem: number, buf: Uint8Array, pos: number): number {
-  buf[pos++] = b0;
-  // §2.2.3: 7 bits per byte, least significant first, high bit = more follows
-  let n = rem;
-  do {
-    let d = n & 0x7f;
-    n = n >>> 7;
-    if (n > 0) d |= 0x80;
-    buf[pos++] = d;
-  } while (n > 0);
-  return pos;
-}
-
-/** Writes the variable header and payload of p at pos; returns the position after it. */
-function writeBody(p: Packet, buf: Uint8Array, pos: number): number {
-  switch (p.type) {
-    case "connect":
-      return writeConnect(p, buf, pos);
-    case "connack":
-      buf[pos] = p.sessionPresent ? 1 : 0;
-      buf[pos + 1] = p.returnCode;
-      return pos + 2;
-    case "publish":
-      return writePublish(p, buf, pos);
-    case "puback":
-    case "unsuback":
-      return writeU16(p.packetId, buf, pos);
-    case "subscribe":
-      return writeSubscribe(p, buf, pos);
-    case "suback": {
-      pos = writeU16(p.packetId, buf, pos);
-      const g = p.granted;
-      for (let i = 0; i < g.length; i++) buf[pos++] = g[i];
-      return pos;
-    }
-    case "unsubscribe": {
-      pos = writeU16(p.packetId, buf, pos);
-      const t = p.topics;
-      for (let i = 0; i < t.length; i++) pos = writeStr(t[i], buf, pos);
-      return pos;
-    }
-    default:
-      return pos;
-  }
-}
-
-/**
- * Encodes p into buf at pos and returns the position after it. Throws RangeError on
- * invalid fields or when buf has no room, before writing anything.
- */
-export function encodeInto(p: Packet, buf: Uint8Array, pos: number): number {
-  const rem = remainingLength(p);
-  const total = 1 + varLength(rem) + rem;
-  if (!(pos >= 0 && pos + total <= buf.length)) fail("no room for " + total + " bytes at " + pos + " in a buffer of " + buf.length);
-  return writeBody(p, buf, writeHeader(firstByte(p), rem, buf, pos));
-}
-
-/**
- * A packet's array: exactly its size, from `alloc` or new, with the fixed header written.
- * The body starts at buf.length - rem.
- */
-function packetBuffer(b0: number, rem: number, alloc: ((n: number) => Uint8Array) | undefined): Uint8Array {
-  const n = 1 + varLength(rem) + rem;
-  const buf = alloc === undefined ? new Uint8Array(n) : alloc(n);
-  if (buf.length !== n) fail("alloc(" + n + ") returned " + buf.length + " bytes");
-  writeHeader(b0, rem, buf, 0);
+  if (2 + g.length > MAX_REMAINING_LENGTH) return protocolError(TOO_LONG, 1);
+  const buf = packetBuffer(SUBACK << 4, 2 + g.length, alloc);
+  let pos = writeU16(p.packetId, buf, buf.length - 2 - g.length);
+  for (let i = 0; i < g.length; i++) buf[pos++] = g[i];
   return buf;
 }
 
-/**
- * Encodes p into a new Uint8Array of exactly packetLength(p) bytes, every byte written.
- * `alloc`, when given, supplies that array instead of `new Uint8Array(n)`: a platform
- * may pass a pooled allocator (on Node, Buffer.allocUnsafe: V8 makes every fresh typed
- * array over 64 bytes an off-heap allocation, which costs more than encoding a PUBLISH).
- * The core never depends on such memory being fresh or zeroed.
- */
-export function encode(p: Packet, alloc?: (n: number) => Uint8Array): Uint8Array {
-  const rem = remainingLength(p);
-  const buf = packetBuffer(firstByte(p), rem, alloc);
-  writeBody(p, buf, buf.length - rem);
-  return buf;
-}
-
-// The link's encoders: one per packet it sends, without encode()'s checks. The link only
-// builds valid packets (a validated configuration, packet ids it allocates, topics it
-// percent-encodes, and a size it checks with publishSize first), so a device build need not
-// carry the checks. test/unit/mqtt.test.ts shows they equal encode() for every packet of
-// the shapes the link makes.
-
-/** A CONNECT the way the link sends it: no will, a user name and a password (a SAS token). */
-export function connectUnchecked(p: ConnectPacket, alloc?: (n: number) => Uint8Array): Uint8Array {
-  const rem = 14 + utf8Length(p.clientId) + utf8Length(p.username as string) + 2 + utf8Length(p.password as string);
-  const buf = packetBuffer(CONNECT << 4, rem, alloc);
-  writeConnect(p, buf, buf.length - rem);
-  return buf;
-}
-
-/** Total bytes of a PUBLISH whose topic is `topicBytes` long in UTF-8. */
-export function publishSize(topicBytes: number, payloadBytes: number, qos: number): number {
-  const rem = 2 + topicBytes + payloadBytes + (qos > 0 ? 2 : 0);
-  return 1 + varLength(rem) + rem;
-}
-
-/** A PUBLISH of QoS 0 or 1 (dup only with QoS 1), its topic at most 65535 bytes. */
-export function publishUnchecked(p: PublishPacket, alloc?: (n: number) => Uint8Array): Uint8Array {
-  const rem = 2 + utf8Length(p.topic) + p.payload.length + (p.qos > 0 ? 2 : 0);
-  const buf = packetBuffer(publishByte(p), rem, alloc);
-  writePublish(p, buf, buf.length - rem);
-  return buf;
-}
-
-/** A SUBSCRIBE to one valid topic filter. */
-export function subscribeUnchecked(p: SubscribePacket, alloc?: (n: number) => Uint8Array): Uint8Array {
-  // §3.8.2-3.8.3: packet id, then each filter as a length-prefixed string and its QoS byte
+/** UNSUBSCRIBE (§3.10). Checks: a packet id, at least one filter, each non-empty and at most 65,535 bytes. */
+export function encodeUnsubscribe(p: UnsubscribePacket, alloc?: Alloc): Encoded {
+  if (badId(p.packetId)) return protocolError(ID_RANGE, 1);
+  const t = p.topics;
+  if (t.length === 0) return protocolError(EMPTY_LIST, 1);
   let rem = 2;
-  for (let i = 0; i < p.subscriptions.length; i++) rem += 3 + utf8Length(p.subscriptions[i].topic);
-  const buf = packetBuffer((SUBSCRIBE << 4) | 2, rem, alloc);
-  writeSubscribe(p, buf, buf.length - rem);
+  for (let i = 0; i < t.length; i++) {
+    const n = strBytes(t[i]);
+    if (n <= 0) return topicError(n, 1 + rem);
+    rem += 2 + n;
+  }
+  if (rem > MAX_REMAINING_LENGTH) return protocolError(TOO_LONG, 1);
+  // §3.10.1: UNSUBSCRIBE carries fixed flags 0b0010
+  const buf = packetBuffer((UNSUBSCRIBE << 4) | 2, rem, alloc);
+  let pos = writeU16(p.packetId, buf, buf.length - rem);
+  for (let i = 0; i < t.length; i++) pos = writeStr(t[i], buf, pos);
   return buf;
+}
+
+/**
+ * Any packet, by its kind: the host's entry point (the emulator, tests, tools). A fresh copy
+ * for PINGREQ, PINGRESP and DISCONNECT. The link calls the encoder of each kind it sends.
+ */
+export function encode(p: Packet, alloc?: Alloc): Encoded {
+  switch (p.type) {
+    case "connect": return encodeConnect(p, alloc);
+    case "connack": return encodeConnack(p);
+    case "publish": return encodePublish(p, alloc);
+    case "puback": return encodePuback(p.packetId);
+    case "subscribe": return encodeSubscribe(p, alloc);
+    case "suback": return encodeSuback(p, alloc);
+    case "unsubscribe": return encodeUnsubscribe(p, alloc);
+    case "unsuback": return encodeUnsuback(p.packetId);
+    case "pingreq": return PINGREQ_BYTES.slice();
+    case "pingresp": return PINGRESP_BYTES.slice();
+    case "disconnect": return DISCONNECT_BYTES.slice();
+    default: return protocolError("mqtt.reservedType", 0);
+  }
 }

@@ -22,4 +22,7 @@ export const MQTT_ERRORS: { readonly [code: string]: string } = freeze({
   "mqtt.emptySubscription": "SUBSCRIBE, UNSUBSCRIBE or SUBACK without any entry (§3.8.3, §3.9.3, §3.10.3)",
   "mqtt.badTopic": "topic name empty or with a wildcard, or topic filter empty or with a misplaced wildcard (§4.7)",
   "mqtt.badGranted": "SUBACK return code is not 0, 1, 2 or 0x80 (§3.9.3)",
+  "mqtt.stringTooLong": "a string or binary field is longer than 65,535 bytes (§1.5.3)",
+  "mqtt.packetIdRange": "packet identifier outside 1..65535 (§2.3.1)",
+  "mqtt.fieldRange": "a number field is outside its range: keepalive 0..65535 (§3.1.2.10), CONNACK return code 0..255",
 });

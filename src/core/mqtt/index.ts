@@ -9,10 +9,13 @@ export type {
   SubackPacket, UnsubscribePacket, UnsubackPacket, PingreqPacket, PingrespPacket,
   DisconnectPacket, ProtocolError, MisdirectedPacket, ServerPacket,
 } from "./packet.js";
+export { protocolError } from "./packet.js";
 export { utf8Length, writeUtf8, readUtf8, readUtf8WithNul, utf8ErrorAt } from "./utf8.js";
 export {
   MAX_REMAINING_LENGTH, MAX_STRING_BYTES, PINGREQ_BYTES, PINGRESP_BYTES, DISCONNECT_BYTES,
-  encodePuback, pubackUnchecked, packetLength, encodeInto, encode, connectUnchecked, publishUnchecked, subscribeUnchecked, publishSize,
+  publishSize, encode, encodeConnect, encodeConnack, encodePublish, encodePuback, encodeSubscribe,
+  encodeSuback, encodeUnsubscribe, encodeUnsuback,
 } from "./encode.js";
-export { MQTT_ERRORS, EMPTY_DECODER, decodePacket, feed, decodeFromServer, feedFromServer } from "./decode.js";
-export type { DecodeOk, DecoderState, FeedResult } from "./decode.js";
+export type { Alloc, Encoded } from "./encode.js";
+export { MQTT_ERRORS, EMPTY_DECODER, decodePacket, feed, fromServer, anyPacket } from "./decode.js";
+export type { DecodeOk, DecoderState, FeedResult, BodyParser } from "./decode.js";

@@ -66,3 +66,8 @@ export type ServerPacket =
 
 /** An expected failure, as a value: a stable code and the absolute stream offset of the offending byte. */
 export interface ProtocolError { ok: false; code: string; at: number }
+
+/** An expected failure as a value (decoder and encoder alike). */
+export function protocolError(code: string, at: number): ProtocolError {
+  return { ok: false, code: code, at: at };
+}

@@ -6,7 +6,7 @@
 export { createLink, step, TIMER_KINDS, MIN_PLAUSIBLE_EPOCH_SEC } from "../../core/link.js";
 export { describe, explain, REASONS } from "../../core/reasons.js";
 export type { LinkState, LinkEvent, Command, Status, Persisted, Outbound, CloseCause, TimerKind } from "../../core/link.js";
-export { encode, feed, decodePacket, packetLength, EMPTY_DECODER } from "../../core/mqtt/index.js";
+export { encode, feed, decodePacket, anyPacket, fromServer, EMPTY_DECODER } from "../../core/mqtt/index.js";
 export type { Packet } from "../../core/mqtt/index.js";
 export { hmacSha256 } from "../../core/crypto/hmac.js";
 // what the Moddable shell and firmware (modules/main.js) import from "linkguard/core": every
