@@ -5,7 +5,6 @@ import {
   API_VERSION, username, clientId, telemetryTopic, c2dSubscription, parseC2dTopic, encodePropertyBag, decodePropertyBag,
 } from "../../src/core/hub/names.js";
 import { sasToken, parseSasToken, tokenExpirySec } from "../../src/core/hub/sas.js";
-import { hubError, hubErrorClass, connackError, HUB_ERRORS, CONNACK_ERRORS } from "../../src/core/hub/errors.js";
 
 const HOST = "myhub.azure-devices.net";
 const KEY = Buffer.alloc(32, 7).toString("base64");
@@ -77,36 +76,3 @@ test("parseSasToken and tokenExpirySec read ready-made tokens and refuse malform
   assert.equal(tokenExpirySec("garbage"), null);
 });
 
-test("hubError finds codes by number, string, name and family alias", () => {
-  assert.equal(hubError(409002)?.name, "LinkCreationConflict");
-  assert.equal(hubError("404104")?.name, "DeviceConnectionClosedRemotely");
-  assert.equal(hubError("400027 ConnectionForcefullyClosedOnNewConnection")?.code, 400027);
-  assert.equal(hubError("IotHubUnauthorized")?.klass, "auth");
-  assert.equal(hubError(429)?.code, 429001);
-  assert.equal(hubError(500)?.name, "ServerError");
-  assert.equal(hubError(503003)?.name, "PartitionNotFound");
-  assert.equal(hubError(123456), null);
-  assert.equal(hubError("nonsense"), null);
-});
-
-test("error classes: catalogue first, then by family", () => {
-  assert.equal(hubErrorClass(404001), "fatal");
-  assert.equal(hubErrorClass(403002), "throttled");
-  assert.equal(hubErrorClass(500999), "transient");
-  assert.equal(hubErrorClass(401999), "auth");
-  assert.equal(hubErrorClass(429999), "throttled");
-});
-
-test("CONNACK codes 1..5 classify as the design requires; 0 and reserved codes are not errors", () => {
-  assert.deepEqual([1, 2, 3, 4, 5].map((rc) => connackError(rc)?.klass), ["fatal", "fatal", "throttled", "auth", "auth"]);
-  assert.equal(connackError(0), null);
-  assert.equal(connackError(6), null);
-});
-
-test("the catalogues are frozen, with unique codes", () => {
-  for (const table of [HUB_ERRORS, CONNACK_ERRORS]) {
-    assert.ok(Object.isFrozen(table));
-    for (const e of table) assert.ok(Object.isFrozen(e));
-    assert.equal(new Set(table.map((e) => e.code)).size, table.length);
-  }
-});
