@@ -66,6 +66,10 @@ export const ESPRUINO_MANGLED_PROPS = [
   "kind", "commands", "bytes", "epochSec", "cause", "detail", "seed", "msg", "ms", "status", "why", "id", "properties",
   // the application's callbacks (src/core/ports.ts) and the shell's options
   "onStatus", "onLog", "onAcked", "onDropped", "onMessage", "stateFile",
+  // the runner (src/platform/runner.ts), its options and the ports (src/core/ports.ts); not "start",
+  // "write", "close" or "data": the console API and Espruino's sockets use those names
+  "transport", "clock", "storage", "app", "onCommand", "onFault", "post",
+  "opened", "closed", "closeFailed", "fired", "handle", "cancel", "load", "save", "open", "nowMs",
 ];
 
 /**
