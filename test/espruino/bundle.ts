@@ -108,3 +108,31 @@ export function scan(code: string): string[] {
   walk(ast, null, "");
   return found;
 }
+
+/**
+ * `var` declarations that come after an unconditional `return` in the same statement list (terser
+ * writes them there when it inlines a function into a returned expression). JavaScript hoists
+ * them; Espruino never executes them, so the assignments above them reach whatever outer binding
+ * has the name (seen: the device's config overwrote the core's writeUtf8).
+ */
+export function varsAfterReturn(code: string): string[] {
+  const out: string[] = [];
+  const walk = (n: any): void => {
+    if (!n || typeof n !== "object") return;
+    const list: any[] | null = n.type === "BlockStatement" || n.type === "Program" ? n.body : n.type === "SwitchCase" ? n.consequent : null;
+    if (list) {
+      let returned = false;
+      for (const st of list) {
+        if (returned && st.type === "VariableDeclaration") out.push(code.slice(st.start, Math.min(st.end, st.start + 60)) + " @" + st.start);
+        if (st.type === "ReturnStatement" || st.type === "ThrowStatement") returned = true;
+      }
+    }
+    for (const k of Object.keys(n)) {
+      const v = n[k];
+      if (Array.isArray(v)) v.forEach(walk);
+      else if (v && typeof v === "object" && typeof v.type === "string") walk(v);
+    }
+  };
+  walk(acorn.parse(code, { ecmaVersion: 5, sourceType: "script" }));
+  return out;
+}
