@@ -42,7 +42,7 @@ export function closeCause(seen: number, tls: boolean): CloseCause {
   return tls && seen & SAW_TCP ? "tls" : "error";
 }
 
-/** One step of the core: the core in this engine (stepper below), or in another (Node's XS engine). */
+/** One step of the core: the core in this engine (deviceLink below), or in another (Node's XS engine, node/engine.ts). */
 export interface Engine { handle(e: LinkEvent, nowMs: number): Command[] }
 
 export interface RunnerOptions {
