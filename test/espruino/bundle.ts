@@ -14,12 +14,11 @@ export async function mangledProps(): Promise<string[]> {
   return cfg.ESPRUINO_MANGLED_PROPS;
 }
 
-/** Every string literal in a parsed ES5 script: keys, computed members, arguments alike. */
-export function stringLiterals(code: string): Set<string> {
-  const out = new Set<string>();
+/** Calls `visit` on every node of a parsed ES5 script. */
+function eachNode(code: string, visit: (n: any) => void): void {
   const walk = (n: any): void => {
     if (!n || typeof n !== "object") return;
-    if (n.type === "Literal" && typeof n.value === "string") out.add(n.value);
+    visit(n);
     for (const k of Object.keys(n)) {
       const v = n[k];
       if (Array.isArray(v)) v.forEach(walk);
@@ -27,6 +26,12 @@ export function stringLiterals(code: string): Set<string> {
     }
   };
   walk(acorn.parse(code, { ecmaVersion: 5, sourceType: "script" }));
+}
+
+/** Every string literal in a parsed ES5 script: keys, computed members, arguments alike. */
+export function stringLiterals(code: string): Set<string> {
+  const out = new Set<string>();
+  eachNode(code, (n) => { if (n.type === "Literal" && typeof n.value === "string") out.add(n.value); });
   return out;
 }
 
@@ -117,22 +122,13 @@ export function scan(code: string): string[] {
  */
 export function varsAfterReturn(code: string): string[] {
   const out: string[] = [];
-  const walk = (n: any): void => {
-    if (!n || typeof n !== "object") return;
+  eachNode(code, (n) => {
     const list: any[] | null = n.type === "BlockStatement" || n.type === "Program" ? n.body : n.type === "SwitchCase" ? n.consequent : null;
-    if (list) {
-      let returned = false;
-      for (const st of list) {
-        if (returned && st.type === "VariableDeclaration") out.push(code.slice(st.start, Math.min(st.end, st.start + 60)) + " @" + st.start);
-        if (st.type === "ReturnStatement" || st.type === "ThrowStatement") returned = true;
-      }
+    let returned = false;
+    for (const st of list || []) {
+      if (returned && st.type === "VariableDeclaration") out.push(code.slice(st.start, Math.min(st.end, st.start + 60)) + " @" + st.start);
+      if (st.type === "ReturnStatement" || st.type === "ThrowStatement") returned = true;
     }
-    for (const k of Object.keys(n)) {
-      const v = n[k];
-      if (Array.isArray(v)) v.forEach(walk);
-      else if (v && typeof v === "object" && typeof v.type === "string") walk(v);
-    }
-  };
-  walk(acorn.parse(code, { ecmaVersion: 5, sourceType: "script" }));
+  });
   return out;
 }
