@@ -71,7 +71,7 @@ export const ESPRUINO_MANGLED_PROPS = [
   // the runner (src/platform/runner.ts), its options and the ports (src/core/ports.ts); not "start",
   // "write", "close" or "data": the console API and Espruino's sockets use those names
   "transport", "clock", "storage", "app", "onCommand", "onFault", "post",
-  "opened", "closed", "closeFailed", "fired", "handle", "cancel", "load", "save", "open", "nowMs",
+  "opened", "closed", "closeFailed", "fired", "handle", "cancel", "load", "save", "open", "nowMs", "current",
 ];
 
 /**

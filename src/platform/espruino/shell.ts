@@ -120,6 +120,12 @@ export function espruinoTransport(ca?: string): Transport {
   };
 }
 
+/** Date.now() in whole ms (Espruino's is fractional): monotonic enough; and in whole seconds. */
+const CLOCK = {
+  nowMs: function () { return Math.floor(Date.now()); },
+  epochSec: function () { return Math.floor(Date.now() / 1000); },
+};
+
 /** One setTimeout per kind; clearTimeout only with an id setTimeout returned. */
 function espruinoTimers(): Timers {
   const ids: { [kind: string]: any } = {};
@@ -180,11 +186,7 @@ export function runLink(o: ShellOptions): Link {
   const link = deviceLink(createLinkWith(o.cfg, nativeSign(), seed(o.cfg.deviceId)), {
     transport: espruinoTransport(o.ca),
     timers: espruinoTimers(),
-    clock: {
-      // Date.now() in whole ms (Espruino's is fractional): monotonic enough
-      nowMs: function () { return Math.floor(Date.now()); },
-      epochSec: function () { return Math.floor(Date.now() / 1000); },
-    },
+    clock: CLOCK,
     storage: espruinoStorage(o.stateFile || "linkguard.st"),
     app: o,
   });
