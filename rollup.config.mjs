@@ -14,6 +14,8 @@ import terser from "@rollup/plugin-terser";
 
 export const ROOT = dirname(fileURLToPath(import.meta.url));
 const CORE_DIR = join(ROOT, "src", "core") + "/";
+/** The runner every shell shares: on Moddable it ships in the preloaded core (flash), not in main.js. */
+const RUNNER = join(ROOT, "src", "platform", "runner");
 
 /** Module specifiers the Moddable SDK provides (never bundled). */
 export const MODDABLE_EXTERNALS = [
@@ -66,6 +68,10 @@ export const ESPRUINO_MANGLED_PROPS = [
   "kind", "commands", "bytes", "epochSec", "cause", "detail", "seed", "msg", "ms", "status", "why", "id", "properties",
   // the application's callbacks (src/core/ports.ts) and the shell's options
   "onStatus", "onLog", "onAcked", "onDropped", "onMessage", "stateFile",
+  // the runner (src/platform/runner.ts), its options and the ports (src/core/ports.ts); not "start",
+  // "write", "close" or "data": the console API and Espruino's sockets use those names
+  "transport", "clock", "storage", "app", "onCommand", "onFault", "post",
+  "opened", "closed", "closeFailed", "fired", "handle", "cancel", "load", "save", "open", "nowMs", "current",
 ];
 
 /**
@@ -99,14 +105,14 @@ export function espruinoBuild(outDir) {
   };
 }
 
-/** Imports of src/core from the Moddable firmware become imports of the preloaded "linkguard/core". */
+/** Imports of src/core (and the runner) from the Moddable firmware become imports of the preloaded "linkguard/core". */
 function coreAsModule() {
   return {
     name: "linkguard-core-external",
     async resolveId(source, importer) {
       if (!importer || !source.startsWith(".")) return null;
       const abs = resolvePath(dirname(importer), source);
-      if (abs.startsWith(CORE_DIR)) return { id: "linkguard/core", external: true };
+      if (abs.startsWith(CORE_DIR) || abs.replace(/\.[jt]s$/, "") === RUNNER) return { id: "linkguard/core", external: true };
       return null;
     },
   };

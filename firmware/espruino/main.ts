@@ -52,8 +52,9 @@ function main(): void {
   const publish = function (text: string): number { sent++; return link.publish(E.toUint8Array(text), 1); };
   const api = {
     publish: publish,
-    start: function () { link.start(); },
-    stop: function () { link.stop(); },
+    // the link's own functions (they use no `this`): no wrapper, one function object fewer each
+    start: link.start,
+    stop: link.stop,
     state: function () { return link.state().kind; },
     counts: function () { return { sent: sent, acked: acked }; },
   };

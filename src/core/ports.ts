@@ -1,7 +1,13 @@
-import type { LinkState, Status } from "./link.js";
+import type { CloseCause, LinkState, Persisted, Status, TimerKind } from "./link.js";
 
-// The interfaces a platform shell implements. The core never calls them: it returns
-// commands (see link.ts) and a shell executes them through these ports.
+// The interfaces a platform implements. The core never calls them: it returns commands (see
+// link.ts); the one runner (src/platform/runner.ts) runs them through these ports and feeds
+// back, as events, what the ports report. An adapter reports facts, never verdicts: which close
+// halts and which retries is decided in the core alone, for every platform.
+//
+// Implemented by: src/platform/node (NodeTransport, NodeTimers, MemoryStorage, FileStorage),
+// src/platform/moddable/shell.ts and src/platform/espruino/shell.ts. Each adapter says above its
+// transport what its platform lets it observe and what it does not.
 
 /** Monotonic milliseconds (integer). */
 export interface Clock { nowMs(): number }
@@ -9,33 +15,57 @@ export interface Clock { nowMs(): number }
 /** Wall-clock seconds since the Unix epoch, for SAS token expiry; may be wrong before time sync. */
 export interface WallClock { epochSec(): number }
 
-/** Uniform in [0, 1). Seeded in tests and simulations, a hardware RNG on devices. */
-export interface Random { next(): number }
+/** Where a timer's expiry goes (the runner). */
+export interface TimerSink { fired(kind: TimerKind): void }
 
 export interface Timers {
-  /** at most one pending timer per kind: starting a kind again replaces it */
-  start(kind: string, ms: number, fire: () => void): void;
-  cancel(kind: string): void;
+  /** at most one pending timer per kind: starting a kind again replaces it; fires sink.fired(kind) once */
+  start(kind: TimerKind, ms: number, sink: TimerSink): void;
+  cancel(kind: TimerKind): void;
 }
 
-export interface TransportHandlers {
-  opened(): void;
-  data(bytes: Uint8Array): void;
-  /** called exactly once per open, after the socket is gone */
-  closed(reason: string): void;
+/** What a transport reports about the generation it was opened with (the runner implements it). */
+export interface TransportSink {
+  /** the transport is ready for bytes (TLS: the handshake is done, where the platform says so) */
+  opened(gen: number): void;
+  data(gen: number, bytes: Uint8Array): void;
+  /**
+   * At most once per open, and only once the platform said the connection is gone (or never
+   * existed: an open that failed). The cause is closeCause(seen, tls) (src/platform/runner.ts) of
+   * what was observed.
+   */
+  closed(gen: number, cause: CloseCause, detail?: string): void;
+  /**
+   * close(gen) was asked again and the platform has no stronger means than the one already
+   * tried, or the means threw: no close was seen and none can be forced. Never a guess at closed().
+   */
+  closeFailed(gen: number, detail?: string): void;
 }
 
+/**
+ * One connection at a time, named by the core's generation (invariant 4): calls and reports
+ * for any other generation are ignored. Never throws for a platform failure: it reports it.
+ * Like coreMQTT's transport_interface.h: open, send, close, and nothing else.
+ */
 export interface Transport {
-  open(host: string, port: number, handlers: TransportHandlers): void;
-  write(bytes: Uint8Array): void;
-  close(): void;
+  /** reports opened, data and closed (or closeFailed) of `gen` to `sink`, never from inside this call */
+  open(gen: number, host: string, port: number, tls: boolean, sink: TransportSink): void;
+  write(gen: number, bytes: Uint8Array): void;
+  /** asks the platform to close; closed(gen, "local") confirms it once the platform says so */
+  close(gen: number): void;
 }
 
-/** small persisted key/values (JSON strings) */
+/** The persisted record (backoff attempt, last error), across reboots. */
 export interface Storage {
-  load(key: string): string | null;
-  save(key: string, value: string): void;
+  /** undefined when nothing (or nothing readable) is stored; never throws */
+  load(): Persisted | undefined;
+  /** may skip a write that changes nothing (flash wear) */
+  save(data: Persisted): void;
 }
+
+// Seed material: each device shell mixes what differs between devices and boots (device id,
+// MAC, hardware RNG, clock) into the backoff's jitter seed with seedFrom (rand.ts), because a
+// hardware RNG alone is a fixed sequence on some builds (ENGINES.md).
 
 /** What the application hears from a device shell (Moddable, Espruino). */
 export interface LinkCallbacks {

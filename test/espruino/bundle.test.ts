@@ -5,7 +5,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
 import { readdirSync, readFileSync } from "node:fs";
-import { espruinoBundle, scan, Bundle, mangledProps, stringLiterals } from "./bundle.js";
+import { espruinoBundle, scan, Bundle, mangledProps, stringLiterals, varsAfterReturn } from "./bundle.js";
 import { makeStandin, Standin } from "./standin.js";
 import { startHub, HubEmulator } from "../../src/sim/hub/emulator.js";
 import { validateConfig } from "../../src/core/config.js";
@@ -35,6 +35,13 @@ describe("the Espruino bundle's source", () => {
   test("has no compiler helpers (no __spreadArray, __extends, __assign, __read)", () => {
     assert.doesNotMatch(b.code, /__spreadArray|__extends|__assign|__read|__values|__generator|__awaiter/);
     assert.doesNotMatch(b.code, /\.prototype\.\w+\.(call|apply)\(/);
+  });
+
+  test("declares no var after a return (Espruino never runs it: the assignments leak to an outer name)", () => {
+    assert.deepEqual(varsAfterReturn(b.min), []);
+    assert.deepEqual(varsAfterReturn(b.code), []);
+    assert.equal(varsAfterReturn("function f(){ return g((o = 1, o)); var o; }").length, 1);
+    assert.deepEqual(varsAfterReturn("function f(){ var o; return g((o = 1, o)); }"), []);
   });
 
   test("the scanner catches what it should", () => {

@@ -14,12 +14,11 @@ export async function mangledProps(): Promise<string[]> {
   return cfg.ESPRUINO_MANGLED_PROPS;
 }
 
-/** Every string literal in a parsed ES5 script: keys, computed members, arguments alike. */
-export function stringLiterals(code: string): Set<string> {
-  const out = new Set<string>();
+/** Calls `visit` on every node of a parsed ES5 script. */
+function eachNode(code: string, visit: (n: any) => void): void {
   const walk = (n: any): void => {
     if (!n || typeof n !== "object") return;
-    if (n.type === "Literal" && typeof n.value === "string") out.add(n.value);
+    visit(n);
     for (const k of Object.keys(n)) {
       const v = n[k];
       if (Array.isArray(v)) v.forEach(walk);
@@ -27,6 +26,12 @@ export function stringLiterals(code: string): Set<string> {
     }
   };
   walk(acorn.parse(code, { ecmaVersion: 5, sourceType: "script" }));
+}
+
+/** Every string literal in a parsed ES5 script: keys, computed members, arguments alike. */
+export function stringLiterals(code: string): Set<string> {
+  const out = new Set<string>();
+  eachNode(code, (n) => { if (n.type === "Literal" && typeof n.value === "string") out.add(n.value); });
   return out;
 }
 
@@ -107,4 +112,23 @@ export function scan(code: string): string[] {
   }
   walk(ast, null, "");
   return found;
+}
+
+/**
+ * `var` declarations that come after an unconditional `return` in the same statement list (terser
+ * writes them there when it inlines a function into a returned expression). JavaScript hoists
+ * them; Espruino never executes them, so the assignments above them reach whatever outer binding
+ * has the name (seen: the device's config overwrote the core's writeUtf8).
+ */
+export function varsAfterReturn(code: string): string[] {
+  const out: string[] = [];
+  eachNode(code, (n) => {
+    const list: any[] | null = n.type === "BlockStatement" || n.type === "Program" ? n.body : n.type === "SwitchCase" ? n.consequent : null;
+    let returned = false;
+    for (const st of list || []) {
+      if (returned && st.type === "VariableDeclaration") out.push(code.slice(st.start, Math.min(st.end, st.start + 60)) + " @" + st.start);
+      if (st.type === "ReturnStatement" || st.type === "ThrowStatement") returned = true;
+    }
+  });
+  return out;
 }

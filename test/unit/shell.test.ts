@@ -76,7 +76,7 @@ test("an engine or observer that throws is caught at the edge; the loop goes on"
   shell.start();
   shell.stop();
   assert.deepEqual(eng.events.map((e) => e.type), ["start", "stop"]);
-  assert.deepEqual(faults, ["engine.handle", "observer.command"]);
+  assert.deepEqual(faults, ["stepFailed", "observer.command"]);
   assert.ok(shell.diagnostics.snapshot().some((e) => e.code === "c"), "the log command still ran");
   shell.dispose();
 });

@@ -16,5 +16,8 @@ export { deliver } from "../../core/app.js";
 export { Diagnostics } from "../../core/diagnostics.js";
 export { observe, diagnosticsMessage } from "../../core/observe.js";
 export { seedFrom } from "../../core/rand.js";
+// the runner every shell shares (src/platform/runner.ts), preloaded with the core: its module-level
+// functions then live in flash, not in the app's RAM
+export { runner, deviceLink, closeCause, SAW_TCP, SAW_UP, SAW_ERROR, SAW_CERT, SAW_CA, SAW_ASKED } from "../runner.js";
 export type { HmacFn } from "../../core/crypto/hmac.js";
 export type { DeviceConfig } from "../../core/config.js";

@@ -1,6 +1,7 @@
-// The Moddable (XS) shell: runs the link's commands over the SDK's SecureSocket (TLS) or
-// Socket (plaintext, loopback emulator only), Timer and Preference, and feeds back events.
-// It decides nothing.
+// The Moddable (XS) shell: the ports of core/ports.ts over the SDK's SecureSocket (TLS) or
+// Socket (plaintext, loopback emulator only), Timer and Preference, run by the shared runner
+// (../runner.ts), which also catches what step() or a callback throws ("shell.stepFailed",
+// "shell.exception"). It reports what the socket did; what that means (retry, halt) is the core's.
 //
 // Why SecureSocket and not the ECMA-419 TLS socket (embedded:io/socket/tcp/tls): on the SDK
 // as observed (ENGINES.md), an untrusted CA or a TLS 1.3-only server throws inside the
@@ -10,18 +11,25 @@
 // callback (message -2), which becomes transportClosed and a backoff. Its cost: it cannot
 // tell a certificate rejection from other handshake failures, so on Moddable a rejected
 // certificate retries with backoff (to the cap) instead of halting with tls.certRejected.
+//
+// What this transport can observe: MSG_CONNECT (SecureSocket: after the handshake; Socket: TCP
+// connected), MSG_READABLE, MSG_WRITABLE, MSG_DISCONNECT (the peer closed), MSG_ERROR with a
+// number, and exceptions from the constructor and write(). What it cannot: a SecureSocket says
+// nothing of TCP before MSG_CONNECT, so an error before it is counted as past TCP (a refused
+// connect and a failed handshake both read "tls"); no certificate rejection is ever named, so it
+// never reports "cert". close() is synchronous, so a close the device asks for is always seen.
 
 import Timer from "timer";
 import { Socket } from "socket";
 import SecureSocket from "securesocket";
 import Preference from "preference";
 import Time from "time";
-import { createLink, step } from "../../core/link.js";
+import { createLink } from "../../core/link.js";
 import { seedFrom } from "../../core/rand.js";
-import type { LinkState, LinkEvent, Command, Status, Persisted, CloseCause } from "../../core/link.js";
+import type { Persisted, TimerKind } from "../../core/link.js";
 import type { DeviceConfig } from "../../core/config.js";
-import type { DeviceLink, LinkCallbacks } from "../../core/ports.js";
-import { deliver } from "../../core/app.js";
+import type { DeviceLink, LinkCallbacks, Storage, Timers, Transport, TransportSink, TimerSink } from "../../core/ports.js";
+import { deviceLink, closeCause, SAW_TCP, SAW_UP, SAW_ERROR, SAW_ASKED } from "../runner.js";
 import { Diagnostics } from "../../core/diagnostics.js";
 import type { DiagnosticsCounters } from "../../core/diagnostics.js";
 import { observe, diagnosticsMessage } from "../../core/observe.js";
@@ -60,134 +68,75 @@ interface AnySocket {
   close(): void;
 }
 
-export function runLink(o: ShellOptions): Link {
-  const cfg = o.cfg;
-  const domain = o.domain || "linkguard";
-  const seed = seedFrom(cfg.deviceId + "|" + (o.unique || "") + "|" + Math.random() + "|" + Date.now() + "|" + Time.ticks);
-  let s = createLink(cfg, undefined, seed);
-  const timers: { [kind: string]: Timer | undefined } = {};
-  const queue: LinkEvent[] = [];
-  let busy = false;
+/**
+ * The one socket, generation-aware. The SDK's sockets must not be closed from inside their own
+ * callbacks (on lin, closing a SecureSocket from its handshake callback crashed mcsim with a
+ * segmentation fault): a socket that ends is detached at once (nothing more from it counts),
+ * closed on a fresh turn, and only then reported.
+ */
+export function moddableTransport(ca?: ArrayBuffer | HostBuffer): Transport {
   let sock: AnySocket | null = null;
   let sockGen = 0;
-  let connected = false;
+  let sink: TransportSink;
+  let tls = false;
+  let seen = 0;
   /** bytes accepted from the link, not yet taken by the socket (the first may be partly sent) */
   let pending: Uint8Array[] = [];
-  let nextId = 1;
-  const auth = cfg.auth as { symmetricKey?: string; sasToken?: string };
-  const diag = new Diagnostics({ capacity: 16, secrets: [auth.symmetricKey || auth.sasToken || ""] });
 
-  function feed(e: LinkEvent): void {
-    queue.push(e);
-    if (busy) return;
-    busy = true;
-    try {
-      while (queue.length > 0) {
-        const now = Time.ticks;
-        const ev = queue.shift() as LinkEvent;
-        let r;
-        try {
-          r = step(s, ev, now);
-        } catch (x) {
-          stepFailed(ev, x);
-          continue;
-        }
-        s = r.state;
-        for (let i = 0; i < r.commands.length; i++) {
-          const c = r.commands[i];
-          try {
-            observe(diag, c, now);
-            run(c);
-          } catch (x) {
-            // an application callback (or the platform) threw: say so, run the rest
-            report("shell.exception", c.type + ": " + String(x));
-          }
-        }
-      }
-    } finally {
-      busy = false;
-    }
-  }
-
-  function report(code: string, text: string): void {
-    diag.record({ atMs: Time.ticks, state: "", code: code, reason: text });
-    try { if (o.onLog) o.onLog(code, text); } catch { /* the report itself must not throw */ }
-  }
-
-  /**
-   * step() threw (a core bug, or an engine quirk such as a frozen buffer): the event is lost
-   * and the state is the one before it. Report it, and if a transport is alive, close it and
-   * tell the core, so the link backs off and reconnects instead of waiting for bytes whose
-   * meaning it never learnt.
-   */
-  function stepFailed(ev: LinkEvent, x: unknown): void {
-    report("shell.stepFailed", ev.type + ": " + String(x));
-    if (sock === null) return;
-    gone(sock, sockGen, "error", "step failed on " + ev.type + ": " + String(x));
-  }
-
-  /** Deliver from a fresh turn (never re-enter the caller). */
-  function later(e: LinkEvent): void {
-    Timer.set(() => feed(e), 0);
-  }
-
-  /**
-   * Closes k, then tells the core, in a fresh turn: the SDK's sockets must not be closed from
-   * inside their own callbacks (on lin, closing a SecureSocket from its handshake callback
-   * crashed mcsim with a segmentation fault). k is detached at once: nothing more from it counts.
-   */
-  function closeThen(k: AnySocket, e: LinkEvent): void {
-    Timer.set(() => {
-      try { k.close(); } catch { /* closed already (SecureSocket closes itself after an error) */ }
-      feed(e);
-    }, 0);
-  }
-
-  function gone(k: AnySocket, gen: number, cause: CloseCause, detail?: string): void {
+  /** k ended (seen says how): close it outside its callback, then report. */
+  function gone(k: AnySocket, saw: number, detail?: string): void {
     if (sock !== k) return;
     sock = null;
     pending = [];
-    closeThen(k, { type: "transportClosed", gen: gen, cause: cause, detail: detail });
+    const gen = sockGen, to = sink, cause = closeCause(seen | saw, tls);
+    Timer.set(() => {
+      try { k.close(); } catch { /* closed already (SecureSocket closes itself after an error) */ }
+      to.closed(gen, cause, detail);
+    }, 0);
   }
 
-  function open(gen: number, host: string, port: number, tls: boolean): void {
+  function open(gen: number, host: string, port: number, useTls: boolean, to: TransportSink): void {
     sockGen = gen;
-    connected = false;
+    sink = to;
+    tls = useTls;
+    seen = 0;
     pending = [];
     let k: AnySocket;
     try {
       k = tls
-        ? (new SecureSocket({ host: host, port: port, secure: { protocolVersion: 0x303, certificate: o.ca, verify: true } }) as unknown as AnySocket)
+        ? (new SecureSocket({ host: host, port: port, secure: { protocolVersion: 0x303, certificate: ca, verify: true } }) as unknown as AnySocket)
         : (new Socket({ host: host, port: port }) as unknown as AnySocket);
     } catch (e) {
       sock = null;
-      later({ type: "transportClosed", gen: gen, cause: tls ? "tls" : "error", detail: String(e) });
+      const m = String(e);
+      Timer.set(() => to.closed(gen, closeCause(SAW_ERROR, tls), m), 0);
       return;
     }
     sock = k;
+    // SecureSocket tells nothing of TCP before MSG_CONNECT: counted as reached (see above)
+    if (tls) seen = SAW_TCP;
     // `this` inside SDK callbacks is not the socket: keep it in `k`
     k.callback = (message: number, value?: number) => {
       if (sock !== k) return;
       switch (message) {
         case MSG_CONNECT:
-          connected = true; // SecureSocket: after the handshake; Socket: TCP connected
-          feed({ type: "transportOpened", gen: gen, epochSec: Math.floor(Date.now() / 1000) });
+          seen |= SAW_TCP | SAW_UP; // SecureSocket: after the handshake; Socket: TCP connected
+          to.opened(gen);
           return;
         case MSG_READABLE: {
           const ab = k.read(ArrayBuffer);
-          if (ab && ab.byteLength > 0) feed({ type: "transportData", gen: gen, bytes: new Uint8Array(ab) });
+          if (ab && ab.byteLength > 0) to.data(gen, new Uint8Array(ab));
           return;
         }
         case MSG_WRITABLE:
           flush(k);
           return;
         case MSG_DISCONNECT:
-          gone(k, gen, "remote");
+          gone(k, 0);
           return;
         case MSG_ERROR:
         default:
-          // before MSG_CONNECT on TLS: the handshake failed (certificate or protocol; SecureSocket does not say which)
-          gone(k, gen, tls && !connected ? "tls" : "error", "socket message " + message + (value !== undefined ? " " + value : ""));
+          gone(k, SAW_ERROR, "socket message " + message + (value !== undefined ? " " + value : ""));
       }
     };
   }
@@ -209,85 +158,99 @@ export function runLink(o: ShellOptions): Link {
         if (n === head.length) pending.shift();
         else pending[0] = head.subarray(n);
       } catch (x) {
-        gone(k, sockGen, "error", "write failed with " + room + " bytes free: " + String(x));
+        gone(k, SAW_ERROR, "write failed with " + room + " bytes free: " + String(x));
         return;
       }
     }
   }
 
-  function write(gen: number, bytes: Uint8Array): void {
-    if (sock === null || gen !== sockGen) return;
-    pending.push(bytes); // only read here (the socket copies what it takes): no copy of our own
-    flush(sock);
-  }
+  return {
+    open: open,
+    write(gen: number, bytes: Uint8Array) {
+      if (sock === null || gen !== sockGen) return;
+      pending.push(bytes); // only read here (the socket copies what it takes): no copy of our own
+      flush(sock);
+    },
+    close(gen: number) {
+      if (sock !== null && gen === sockGen) gone(sock, SAW_ASKED);
+    },
+  };
+}
 
-  function close(gen: number): void {
-    if (sock === null || gen !== sockGen) return;
-    const k = sock;
-    sock = null; // nothing more from k counts
-    pending = [];
-    closeThen(k, { type: "transportClosed", gen: gen, cause: "local" });
-  }
-
-  function cancel(kind: string): void {
+function moddableTimers(): Timers {
+  const timers: { [kind: string]: Timer | undefined } = {};
+  function cancel(kind: TimerKind): void {
     const t = timers[kind];
     if (t !== undefined) {
       timers[kind] = undefined;
       Timer.clear(t);
     }
   }
-
-  function persist(d: Persisted): void {
-    try {
-      if (Preference.get(domain, "attempt") !== d.attempt) Preference.set(domain, "attempt", d.attempt);
-      if (Preference.get(domain, "lastError") !== d.lastError) Preference.set(domain, "lastError", d.lastError.slice(0, 60));
-    } catch { /* no preference storage: nothing persists */ }
-  }
-
-  function restored(): Persisted | undefined {
-    try {
-      const a = Preference.get(domain, "attempt");
-      const e = Preference.get(domain, "lastError");
-      if (typeof a === "number") return { attempt: a, lastError: typeof e === "string" ? e : "" };
-    } catch { /* none */ }
-    return undefined;
-  }
-
-  function run(c: Command): void {
-    switch (c.type) {
-      case "openTransport": open(c.gen, c.host, c.port, c.tls); return;
-      case "write": write(c.gen, c.bytes); return;
-      case "closeTransport": close(c.gen); return;
-      case "startTimer": {
-        const kind = c.kind;
-        cancel(kind);
-        timers[kind] = Timer.set(() => {
-          timers[kind] = undefined;
-          feed({ type: "timerFired", kind: kind });
-        }, c.ms);
-        return;
-      }
-      case "cancelTimer": cancel(c.kind); return;
-      case "persist": persist(c.data); return;
-      default: deliver(o, c);
-    }
-  }
-
   return {
-    publish(payload, qos, properties) {
-      const id = nextId++;
-      feed({ type: "publish", msg: { id: id, payload: payload, qos: qos, properties: properties } });
-      return id;
+    start(kind: TimerKind, ms: number, sink: TimerSink) {
+      cancel(kind);
+      timers[kind] = Timer.set(() => {
+        timers[kind] = undefined;
+        sink.fired(kind);
+      }, ms);
     },
-    start() { feed({ type: "start", restored: restored() }); },
-    stop() { feed({ type: "stop" }); },
-    state() { return s; },
+    cancel: cancel,
+  };
+}
+
+/** The record as two Preference keys of `domain`, written only when they change (flash wear). */
+function moddableStorage(domain: string): Storage {
+  return {
+    load() {
+      try {
+        const a = Preference.get(domain, "attempt");
+        const e = Preference.get(domain, "lastError");
+        if (typeof a === "number") return { attempt: a, lastError: typeof e === "string" ? e : "" };
+      } catch { /* none */ }
+      return undefined;
+    },
+    save(d: Persisted) {
+      try {
+        if (Preference.get(domain, "attempt") !== d.attempt) Preference.set(domain, "attempt", d.attempt);
+        if (Preference.get(domain, "lastError") !== d.lastError) Preference.set(domain, "lastError", d.lastError.slice(0, 60));
+      } catch { /* no preference storage: nothing persists */ }
+    },
+  };
+}
+
+export function runLink(o: ShellOptions): Link {
+  const cfg = o.cfg;
+  const seed = seedFrom(cfg.deviceId + "|" + (o.unique || "") + "|" + Math.random() + "|" + Date.now() + "|" + Time.ticks);
+  const auth = cfg.auth as { symmetricKey?: string; sasToken?: string };
+  const diag = new Diagnostics({ capacity: 16, secrets: [auth.symmetricKey || auth.sasToken || ""] });
+
+  /** a fact for the diagnostics ring and the application's log */
+  function report(code: string, text: string): void {
+    diag.record({ atMs: Time.ticks, state: "", code: code, reason: text });
+    if (o.onLog) o.onLog(code, text);
+  }
+
+  const link = deviceLink(createLink(cfg, undefined, seed), {
+    transport: moddableTransport(o.ca),
+    timers: moddableTimers(),
+    clock: { nowMs: () => Time.ticks, epochSec: () => Math.floor(Date.now() / 1000) },
+    storage: moddableStorage(o.domain || "linkguard"),
+    app: o,
+    onCommand: (c, t) => observe(diag, c, t),
+    onFault: report,
+  });
+  return {
+    publish: link.publish,
+    start: link.start,
+    stop: link.stop,
+    state: link.state,
     diagnostics() { return { counters: diag.counters(Time.ticks), events: diag.snapshot() }; },
     publishDiagnostics() {
-      const id = nextId++;
-      feed({ type: "publish", msg: diagnosticsMessage(diag, id, Time.ticks) });
-      return id;
+      const m = diagnosticsMessage(diag, 0, Time.ticks);
+      return link.publish(m.payload, 1, m.properties);
     },
-    note(code, text) { report(code, text); },
+    note(code, text) {
+      try { report(code, text); } catch { /* the application's log threw: the ring has it */ }
+    },
   };
 }

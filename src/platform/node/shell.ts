@@ -1,14 +1,16 @@
-// The node shell: a loop that runs the core's commands and feeds events back. It decides
-// nothing. Events are queued and handled one at a time (a command that causes an event never
-// re-enters the core), every platform exception is caught at the callback edge, and the
-// core's `notify` / `log` go into a Diagnostics ring whose text never holds a key or token.
+// The node shell: the shared runner (../runner.ts: events one at a time, commands in order,
+// exceptions caught at the edge) on Node's ports (NodeTransport, NodeTimers, a Storage), with the
+// core in an engine of choice (engine.ts: in-process, or inside XS). The core's `notify` / `log`
+// go into a Diagnostics ring whose text never holds a key or token; observers see every event and
+// command (the simulator's timeline and reports). What halts and what retries is the core's.
 
 import { performance } from "node:perf_hooks";
 import { DeviceConfig } from "../../core/config.js";
 import { Diagnostics } from "../../core/diagnostics.js";
-import { CloseCause, Command, LinkEvent, Outbound, Persisted, Status, TimerKind } from "../../core/link.js";
+import { Command, LinkEvent, Outbound, Status } from "../../core/link.js";
 import { observe, diagnosticsMessage } from "../../core/observe.js";
 import { Storage } from "../../core/ports.js";
+import { runner, Runner } from "../runner.js";
 import { CoreEngine } from "./engine.js";
 import { NodeTimers } from "./timers.js";
 import { NodeTransport, TransportOptions } from "./transport.js";
@@ -18,7 +20,10 @@ export interface ShellObserver {
   event?(e: LinkEvent, nowMs: number): void;
   /** every command the core returned, before it is run */
   command?(c: Command, nowMs: number): void;
-  /** a platform exception caught at the edge (already turned into an event where one applies) */
+  /**
+   * an exception caught at the edge: where = "stepFailed" (the engine threw), "exception" (a
+   * command or its platform call threw), or "observer.event" / "observer.command"
+   */
   fault?(where: string, detail: string): void;
 }
 
@@ -27,7 +32,7 @@ export interface ShellOptions extends TransportOptions {
   cfg: DeviceConfig;
   /** default: a fresh ring (capacity 64) that redacts the configured key or token */
   diagnostics?: Diagnostics;
-  /** receives the core's `persist` command; default: none kept */
+  /** the persisted record: receives the core's `persist`, read at start; default: none kept */
   storage?: Storage;
   /** monotonic ms; default performance.now() */
   nowMs?: () => number;
@@ -35,9 +40,6 @@ export interface ShellOptions extends TransportOptions {
   epochSec?: () => number;
   observer?: ShellObserver;
 }
-
-/** the key the shell persists the link's Persisted record under */
-export const PERSIST_KEY = "linkguard.link";
 
 function defaultNow(): number {
   return Math.floor(performance.now());
@@ -61,55 +63,51 @@ export class NodeShell {
   readonly transport: NodeTransport;
   private readonly engine: CoreEngine;
   private readonly timers = new NodeTimers();
-  private readonly queue: LinkEvent[] = [];
   private readonly now: () => number;
-  private readonly epoch: () => number;
   private readonly observer: ShellObserver;
-  private readonly storage: Storage | null;
-  private running = false;
+  private readonly runner: Runner;
   private disposed = false;
   private lastStatus: Status | null = null;
   /** transportClosed events fed to the core, per generation (tests check: exactly one per open) */
   readonly closedPerGen: { [gen: string]: number } = {};
 
   constructor(o: ShellOptions) {
-    this.engine = o.engine;
-    this.now = o.nowMs || defaultNow;
-    this.epoch = o.epochSec || defaultEpoch;
+    const engine = (this.engine = o.engine);
+    const now = (this.now = o.nowMs || defaultNow);
+    const epoch = o.epochSec || defaultEpoch;
     this.observer = o.observer || {};
-    this.storage = o.storage || null;
     this.diagnostics = o.diagnostics || new Diagnostics({ capacity: 64, secrets: secretsOf(o.cfg) });
-    this.transport = new NodeTransport({ ca: o.ca, address: o.address }, {
-      opened: (gen) => this.post({ type: "transportOpened", gen: gen, epochSec: this.epoch() }),
-      data: (gen, bytes) => this.post({ type: "transportData", gen: gen, bytes: bytes }),
-      closed: (gen, cause, detail) => this.onClosed(gen, cause, detail),
+    this.transport = new NodeTransport({ ca: o.ca, address: o.address });
+    this.runner = runner({
+      // the engine, seen first by the observers; nothing reaches it once the shell is disposed
+      engine: { handle: (e: LinkEvent, t: number) => this.disposed ? [] : (this.onEvent(e, t), engine.handle(e, t)) },
+      transport: this.transport,
+      timers: this.timers,
+      clock: { nowMs: now, epochSec: epoch },
+      storage: o.storage,
+      app: { onStatus: (st) => { this.lastStatus = st; } },
+      onCommand: (c, t) => this.onCommand(c, t),
+      onFault: (code, text) => this.fault(code.slice("shell.".length), text),
     });
   }
 
-  private onClosed(gen: number, cause: CloseCause, detail: string): void {
-    const k = String(gen);
-    this.closedPerGen[k] = (this.closedPerGen[k] || 0) + 1;
-    this.post({ type: "transportClosed", gen: gen, cause: cause, detail: detail });
+  private onEvent(e: LinkEvent, t: number): void {
+    if (e.type === "transportClosed") {
+      const k = String(e.gen);
+      this.closedPerGen[k] = (this.closedPerGen[k] || 0) + 1;
+    }
+    if (this.observer.event) this.guard("observer.event", () => this.observer.event!(e, t));
+  }
+
+  private onCommand(c: Command, t: number): void {
+    if (this.observer.command) this.guard("observer.command", () => this.observer.command!(c, t));
+    // the ring and counters mean the same on every target: core/observe.ts reads the commands
+    observe(this.diagnostics, c, t);
   }
 
   /** Starts the link (with the persisted record, if the storage has one). */
   start(seed?: number): void {
-    let restored: Persisted | undefined;
-    if (this.storage) {
-      try {
-        const t = this.storage.load(PERSIST_KEY);
-        if (t) {
-          const p = JSON.parse(t);
-          if (p && typeof p.attempt === "number" && typeof p.lastError === "string") restored = { attempt: p.attempt, lastError: p.lastError };
-        }
-      } catch (e) {
-        this.fault("storage.load", e);
-      }
-    }
-    const e: LinkEvent = { type: "start" };
-    if (seed !== undefined) e.seed = seed;
-    if (restored) e.restored = restored;
-    this.post(e);
+    this.runner.start(seed);
   }
 
   stop(): void {
@@ -144,81 +142,19 @@ export class NodeShell {
 
   /** Hands an event to the core; events raised while a step runs wait their turn. */
   post(e: LinkEvent): void {
-    if (this.disposed) return;
-    this.queue.push(e);
-    if (this.running) return;
-    this.running = true;
-    try {
-      while (this.queue.length > 0 && !this.disposed) {
-        const ev = this.queue.shift() as LinkEvent;
-        const t = this.now();
-        this.observe("event", () => this.observer.event && this.observer.event(ev, t));
-        let cmds: Command[];
-        try {
-          cmds = this.engine.handle(ev, t);
-        } catch (err) {
-          this.fault("engine.handle", err);
-          continue;
-        }
-        for (let i = 0; i < cmds.length; i++) this.run(cmds[i], t);
-      }
-    } finally {
-      this.running = false;
-    }
+    if (!this.disposed) this.runner.post(e);
   }
 
-  private run(c: Command, t: number): void {
-    this.observe("command", () => this.observer.command && this.observer.command(c, t));
-    // the ring and counters mean the same on every target: core/observe.ts reads the commands
-    observe(this.diagnostics, c, t);
-    try {
-      switch (c.type) {
-        case "openTransport":
-          this.transport.open(c.gen, c.host, c.port, c.tls);
-          return;
-        case "write":
-          this.transport.write(c.gen, c.bytes);
-          return;
-        case "closeTransport":
-          this.transport.close(c.gen);
-          return;
-        case "startTimer": {
-          const kind: TimerKind = c.kind;
-          this.timers.start(kind, c.ms, () => this.post({ type: "timerFired", kind: kind }));
-          return;
-        }
-        case "cancelTimer":
-          this.timers.cancel(c.kind);
-          return;
-        case "notify":
-          this.lastStatus = c.status;
-          return;
-        case "persist":
-          if (this.storage) this.storage.save(PERSIST_KEY, JSON.stringify(c.data));
-          return;
-        case "log":
-        case "dropped":
-        case "acked":
-        case "message":
-          return; // the application's business: observers see them
-      }
-    } catch (err) {
-      this.fault(c.type, err);
-      // an open that threw is reported by the transport as one transportClosed; a failed
-      // write surfaces as the socket's close. Nothing else needs an event.
-    }
-  }
-
-  private observe(where: string, f: () => void): void {
+  private guard(where: string, f: () => void): void {
     try {
       f();
     } catch (e) {
-      this.fault("observer." + where, e);
+      this.fault(where, e instanceof Error ? e.message : String(e));
     }
   }
 
-  private fault(where: string, e: unknown): void {
-    const detail = this.diagnostics.clean(e instanceof Error ? e.message.split("\n")[0] : String(e));
+  private fault(where: string, text: string): void {
+    const detail = this.diagnostics.clean(text.split("\n")[0]);
     this.diagnostics.error(this.now(), "shell." + where, detail);
     if (this.observer.fault) {
       try { this.observer.fault(where, detail); } catch { /* nothing more to do */ }

@@ -1,16 +1,30 @@
-// Small persisted key/values for the node shell (the core's `persist` command): in memory for
-// simulations, or one JSON file for `linkguard device --state FILE`.
+// The persisted record for the node shell (core/ports.ts Storage, the core's `persist` command):
+// in memory for simulations, or in one JSON file for `linkguard device --state FILE`.
 
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
-import { Storage } from "../../core/ports.js";
+import type { Persisted } from "../../core/link.js";
+import type { Storage } from "../../core/ports.js";
+
+/** the key the file holds the record under (the file may be shared with other keys) */
+export const PERSIST_KEY = "linkguard.link";
+
+/** The record if `text` is one (JSON of { attempt, lastError }), else undefined. */
+function parse(text: string | undefined): Persisted | undefined {
+  if (!text) return undefined;
+  try {
+    const p = JSON.parse(text);
+    if (p && typeof p.attempt === "number" && typeof p.lastError === "string") return { attempt: p.attempt, lastError: p.lastError };
+  } catch { /* not a record */ }
+  return undefined;
+}
 
 export class MemoryStorage implements Storage {
-  private values: { [k: string]: string } = {};
-  load(key: string): string | null {
-    return Object.prototype.hasOwnProperty.call(this.values, key) ? this.values[key] : null;
+  private text: string | undefined;
+  load(): Persisted | undefined {
+    return parse(this.text);
   }
-  save(key: string, value: string): void {
-    this.values[key] = value;
+  save(d: Persisted): void {
+    this.text = JSON.stringify(d);
   }
 }
 
@@ -27,14 +41,14 @@ export class FileStorage implements Storage {
     }
   }
 
-  load(key: string): string | null {
-    const o = this.read();
-    return typeof o[key] === "string" ? o[key] : null;
+  load(): Persisted | undefined {
+    const v = this.read()[PERSIST_KEY];
+    return parse(typeof v === "string" ? v : undefined);
   }
 
-  save(key: string, value: string): void {
+  save(d: Persisted): void {
     const o = this.read();
-    o[key] = value;
+    o[PERSIST_KEY] = JSON.stringify(d);
     const tmp = this.file + ".tmp";
     writeFileSync(tmp, JSON.stringify(o));
     renameSync(tmp, this.file);

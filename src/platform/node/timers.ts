@@ -1,21 +1,22 @@
 // Timers for the node shell: at most one pending timer per kind (DESIGN.md invariant 6 holds
 // in the core; this only makes "start again" replace the pending one, as ports.Timers says).
 
-import { Timers } from "../../core/ports.js";
+import type { TimerKind } from "../../core/link.js";
+import type { Timers, TimerSink } from "../../core/ports.js";
 
 export class NodeTimers implements Timers {
   private pending: { [kind: string]: NodeJS.Timeout } = {};
 
-  start(kind: string, ms: number, fire: () => void): void {
+  start(kind: TimerKind, ms: number, sink: TimerSink): void {
     this.cancel(kind);
     const t = setTimeout(() => {
       if (this.pending[kind] === t) delete this.pending[kind];
-      fire();
+      sink.fired(kind);
     }, ms);
     this.pending[kind] = t;
   }
 
-  cancel(kind: string): void {
+  cancel(kind: TimerKind): void {
     const t = this.pending[kind];
     if (t !== undefined) {
       clearTimeout(t);
@@ -30,6 +31,6 @@ export class NodeTimers implements Timers {
 
   cancelAll(): void {
     const ks = Object.keys(this.pending);
-    for (let i = 0; i < ks.length; i++) this.cancel(ks[i]);
+    for (let i = 0; i < ks.length; i++) this.cancel(ks[i] as TimerKind);
   }
 }

@@ -1,24 +1,18 @@
-// The node transport: node:tls (TLS 1.2+, certificate verification always on), or node:net
-// for plaintext (the validator allows `tls: false` to loopback hosts only).
+// The node transport (core/ports.ts Transport): node:tls (TLS 1.2+, certificate verification
+// always on), or node:net for plaintext (the validator allows `tls: false` to loopback hosts only).
 //
 // Every socket ends in exactly ONE `closed(gen, cause, detail)`, delivered from the socket's
-// 'close' event, that is, after the socket is really gone. The cause is the first thing seen:
-//   cert    the peer's certificate was rejected (UNABLE_TO_VERIFY_LEAF_SIGNATURE, SELF_SIGNED...,
-//           CERT_HAS_EXPIRED, ERR_TLS_CERT_ALTNAME_INVALID, ...)
-//   tls     the handshake failed otherwise (including a peer that cut it)
-//   remote  EOF: the peer closed an open link
-//   error   resets, refused connections, DNS failures, write errors
-//   local   the confirmation of close(gen) (destroy(), so that 'close' always follows)
+// 'close' event, that is, after the socket is really gone; the cause is closeCause (../runner.ts)
+// of what the socket showed. What it can observe: 'connect' (TCP), 'secureConnect' (the
+// handshake), 'data', 'end' (EOF), 'error' with OpenSSL's or Node's code, so a rejected
+// certificate is named (CERT_CODES: "cert"); a reset during the handshake means TCP was reached.
+// What it cannot: nothing needed is missing. close(gen) is destroy(), after which 'close' always
+// follows, so this transport never reports closeFailed. The first detail seen is kept.
 
 import { connect as netConnect, isIP, Socket } from "node:net";
 import { checkServerIdentity, connect as tlsConnect, PeerCertificate } from "node:tls";
-import { CloseCause } from "../../core/link.js";
-
-export interface TransportSink {
-  opened(gen: number): void;
-  data(gen: number, bytes: Uint8Array): void;
-  closed(gen: number, cause: CloseCause, detail: string): void;
-}
+import type { Transport, TransportSink } from "../../core/ports.js";
+import { closeCause, SAW_ASKED, SAW_CERT, SAW_ERROR, SAW_TCP, SAW_UP } from "../runner.js";
 
 export interface TransportOptions {
   /** trusted CA certificate(s), PEM; default: Node's bundled roots (which hold IoT Hub's) */
@@ -59,16 +53,16 @@ interface Conn {
   gen: number;
   socket: Socket;
   tls: boolean;
-  /** TCP connected */
-  tcpUp: boolean;
-  /** TLS handshake done (or TCP connected, for plaintext) */
-  up: boolean;
-  cause: CloseCause | null;
+  sink: TransportSink;
+  /** SAW_* bits: what the socket showed */
+  seen: number;
+  /** something ended the socket already (EOF, an error, or our close): later news is its echo */
+  ended: boolean;
   detail: string;
   reported: boolean;
 }
 
-export class NodeTransport {
+export class NodeTransport implements Transport {
   private conns: { [gen: string]: Conn } = {};
   private alive = 0;
   /** the most sockets ever alive at once (the core's invariant 1 says 1) */
@@ -76,14 +70,14 @@ export class NodeTransport {
   opens = 0;
   closes = 0;
 
-  constructor(private readonly opts: TransportOptions, private readonly sink: TransportSink) {}
+  constructor(private readonly opts: TransportOptions) {}
 
   /** sockets opened and not yet reported closed */
   aliveCount(): number {
     return this.alive;
   }
 
-  open(gen: number, host: string, port: number, tls: boolean): void {
+  open(gen: number, host: string, port: number, tls: boolean, sink: TransportSink): void {
     const target = this.opts.address || stripBrackets(host);
     let socket: Socket;
     try {
@@ -112,53 +106,50 @@ export class NodeTransport {
       setImmediate(() => {
         this.alive--;
         this.closes++;
-        this.sink.closed(gen, isCertError(e) ? "cert" : "error", detail);
+        this.safe(() => sink.closed(gen, closeCause(isCertError(e) ? SAW_ERROR | SAW_CERT : SAW_ERROR, tls), detail));
       });
       return;
     }
-    const c: Conn = { gen: gen, socket: socket, tls: tls, tcpUp: false, up: false, cause: null, detail: "", reported: false };
+    const c: Conn = { gen: gen, socket: socket, tls: tls, sink: sink, seen: 0, ended: false, detail: "", reported: false };
     this.conns[String(gen)] = c;
     this.opens++;
     this.alive++;
     if (this.alive > this.maxAlive) this.maxAlive = this.alive;
     socket.setNoDelay(true);
     socket.on("connect", () => {
-      c.tcpUp = true;
+      c.seen |= SAW_TCP;
       if (!tls) this.onUp(c);
     });
-    if (tls) socket.on("secureConnect", () => { c.tcpUp = true; this.onUp(c); });
+    if (tls) socket.on("secureConnect", () => { c.seen |= SAW_TCP; this.onUp(c); });
     socket.on("data", (buf: Buffer) => {
-      if (c.cause !== null || !c.up) return; // closing: the rest is moot
+      if (c.ended || !(c.seen & SAW_UP)) return; // closing: the rest is moot
       // a copy: the core may keep a reference to the bytes in its decoder state
-      this.safe(() => this.sink.data(gen, new Uint8Array(buf)));
+      this.safe(() => sink.data(gen, new Uint8Array(buf)));
     });
     socket.on("end", () => {
-      // EOF from the peer: before the handshake completed it is a TLS failure
-      this.note(c, c.up ? "remote" : c.tcpUp && tls ? "tls" : "error", c.up ? "closed by the peer" : "closed by the peer during the handshake");
+      // EOF from the peer: before the handshake completed, closeCause says a TLS failure
+      this.note(c, 0, c.seen & SAW_UP ? "closed by the peer" : "closed by the peer during the handshake");
       socket.destroy();
     });
     socket.on("error", (e: Error) => {
-      let cause: CloseCause;
-      if (isCertError(e)) cause = "cert";
-      else if (c.up) cause = "error";
-      else if (tls && c.tcpUp) cause = "tls";
-      else if (tls && (e as NodeJS.ErrnoException).code === "ECONNRESET") cause = "tls";
-      else cause = "error";
-      this.note(c, cause, detailOf(e));
+      // a reset comes from a peer that TCP reached (during a handshake, before 'connect' is seen)
+      const reset = (e as NodeJS.ErrnoException).code === "ECONNRESET" ? SAW_TCP : 0;
+      this.note(c, (isCertError(e) ? SAW_ERROR | SAW_CERT : SAW_ERROR) | reset, detailOf(e));
     });
     socket.on("close", () => this.onClose(c));
   }
 
   private onUp(c: Conn): void {
-    if (c.up || c.cause !== null) return;
-    c.up = true;
-    this.safe(() => this.sink.opened(c.gen));
+    if (c.seen & SAW_UP || c.ended) return;
+    c.seen |= SAW_UP;
+    this.safe(() => c.sink.opened(c.gen));
   }
 
-  /** the first cause wins */
-  private note(c: Conn, cause: CloseCause, detail: string): void {
-    if (c.cause !== null) return;
-    c.cause = cause;
+  /** The first end seen wins: what comes after it (an error after our close, say) is its echo. */
+  private note(c: Conn, saw: number, detail: string): void {
+    if (c.ended) return;
+    c.ended = true;
+    c.seen |= saw;
     c.detail = detail;
   }
 
@@ -168,23 +159,19 @@ export class NodeTransport {
     delete this.conns[String(c.gen)];
     this.alive--;
     this.closes++;
-    if (c.cause === null) {
-      // 'close' without 'end' or 'error': the peer reset or the handshake was cut
-      c.cause = c.up ? "remote" : c.tls && c.tcpUp ? "tls" : "error";
-      c.detail = "connection closed";
-    }
-    const cause = c.cause;
-    const detail = c.detail;
-    this.safe(() => this.sink.closed(c.gen, cause, detail));
+    // 'close' without 'end' or 'error': the peer reset or the handshake was cut
+    if (!c.ended) c.detail = "connection closed";
+    const cause = closeCause(c.seen, c.tls);
+    this.safe(() => c.sink.closed(c.gen, cause, c.detail));
   }
 
   write(gen: number, bytes: Uint8Array): void {
     const c = this.conns[String(gen)];
-    if (!c || c.cause !== null || c.socket.destroyed) return; // the close is already on its way
+    if (!c || c.ended || c.socket.destroyed) return; // the close is already on its way
     try {
       c.socket.write(bytes);
     } catch (e) {
-      this.note(c, "error", detailOf(e));
+      this.note(c, SAW_ERROR, detailOf(e));
       c.socket.destroy();
     }
   }
@@ -193,7 +180,7 @@ export class NodeTransport {
   close(gen: number): void {
     const c = this.conns[String(gen)];
     if (!c) return; // already gone, and reported (or about to be)
-    this.note(c, "local", "closed by the device");
+    this.note(c, SAW_ASKED, "closed by the device");
     c.socket.destroy();
   }
 
