@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import mqttPacket from "mqtt-packet";
 import { describe, explain } from "../../src/core/link.js";
+import { sasToken } from "../../src/core/hub/sas.js";
 import { testConfig, TEST_KEY } from "../helpers/config.js";
 import { Driver, EPOCH, find } from "../helpers/driver.js";
 
@@ -389,4 +390,28 @@ test("closing: a transport the shell cannot close keeps any new transport away u
   d.at(80000);
   assert.equal(find(d.fire("backoff"), "openTransport").length, 1);
   assert.equal(d.ev({ type: "transportClosed", gen: 1, cause: "local" }).length, 0);
+});
+
+test("a configured SAS token: sent as is, renewed by nobody, and a refusal halts at once", () => {
+  const token = sasToken({ host: "hub.example.net", deviceId: "dev-0001", key: TEST_KEY, expirySec: EPOCH + 600 }) as string;
+  const d = new Driver(testConfig({ auth: { sasToken: token } }));
+  d.ev({ type: "start" });
+  const cmds = d.ev({ type: "transportOpened", gen: 1, epochSec: EPOCH });
+  assert.equal(Buffer.from(d.written(cmds)[0].password).toString(), token);
+  d.data({ cmd: "connack", returnCode: 0, sessionPresent: false });
+  const timer = find(d.log, "startTimer").find((c: any) => c.kind === "token");
+  assert.equal(timer.ms, 600 * 1000, "the token timer runs to the token's own expiry");
+  d.at(600 * 1000).fire("token");
+  assert.equal(d.s.kind, "closing");
+  assert.equal(d.s.code, "token.expired");
+  d.ev({ type: "transportClosed", gen: 1, cause: "local" });
+  assert.equal(d.s.kind, "halted");
+  // a restart with the same token that the hub refuses halts without a second try
+  d.at(700 * 1000).ev({ type: "start" });
+  d.ev({ type: "transportOpened", gen: 2, epochSec: EPOCH });
+  d.data({ cmd: "connack", returnCode: 5, sessionPresent: false });
+  assert.equal(d.s.code, "connack.5");
+  assert.equal(d.s.text, "the configured token was refused");
+  d.ev({ type: "transportClosed", gen: 2, cause: "local" });
+  assert.equal(d.s.kind, "halted");
 });
