@@ -22,7 +22,7 @@ import { DecoderState, EMPTY_DECODER, feed, fromServer } from "./mqtt/decode.js"
 import { c2dSubscription, clientId, parseC2dTopic, telemetryTopic, username } from "./hub/names.js";
 import { portableSign, sasTokenWith, SignFn, tokenExpirySec } from "./hub/sas.js";
 import { HmacFn } from "./crypto/hmac.js";
-import { Outbox, Queued, MAX_INFLIGHT, admit, sendable, sending, acknowledge, allocId } from "./outbox.js";
+import { Outbox, Queued, admit, sendable, sending, acknowledge, allocId } from "./outbox.js";
 
 export type LinkStateKind = "idle" | "connecting" | "handshaking" | "connected" | "closing" | "waiting" | "halted";
 export type TimerKind = "connect" | "ping" | "rx" | "stable" | "token" | "backoff" | "closeGuard";
@@ -268,10 +268,8 @@ function halted(n: Draft, e: LinkEvent, out: Command[], nowMs: number): void {
 function waiting(n: Draft, e: LinkEvent, out: Command[], nowMs: number): void {
   switch (e.type) {
     case "timerFired":
-      if (e.kind !== "backoff") return;
-      // a transport given up on may still be open: not before the hub has dropped it
-      if (nowMs < n.lingerUntilMs) setTimer(n, out, "backoff", n.lingerUntilMs - nowMs);
-      else open(n, out, "link.opening");
+      // every way into waiting sets the backoff past the floor and any linger (start, wait)
+      if (e.kind === "backoff") open(n, out, "link.opening");
       return;
     case "stop": enter(n, out, "idle", "local.stop"); return;
     case "publish": accept(n, out, e.msg); return;
@@ -316,7 +314,7 @@ function connected(n: Draft, e: LinkEvent, out: Command[], nowMs: number): void 
     case "publish": {
       const q = admissible(n, out, e.msg);
       if (q === null) return;
-      if (n.queue.length === 0 && (q.qos === 0 || n.inflight.length < MAX_INFLIGHT)) send(n, out, q);
+      if (n.queue.length === 0 && sendable(n, q)) send(n, out, q);
       else admit(n, q, c.telemetry.queueLimit, c.telemetry.overflow, out);
       return;
     }
@@ -457,8 +455,7 @@ function start(n: Draft, out: Command[], seed: number | undefined, restored: Per
     return;
   }
   // Invariant 3: a stop/start right after a drop still waits out the floor (and any linger).
-  let ms = n.lastCloseMs < 0 ? 0 : n.lastCloseMs + n.setup.cfg.backoff.floorMs - nowMs;
-  if (n.lingerUntilMs - nowMs > ms) ms = n.lingerUntilMs - nowMs;
+  const ms = pastLinger(n, n.lastCloseMs < 0 ? 0 : n.lastCloseMs + n.setup.cfg.backoff.floorMs - nowMs, nowMs);
   if (ms > 0) {
     enter(n, out, "waiting", "start", { text: "floor not yet elapsed since the last close", delayMs: ms });
     setTimer(n, out, "backoff", ms);
@@ -475,13 +472,21 @@ function open(n: Draft, out: Command[], code: string): void {
   setTimer(n, out, "connect", c.connectTimeoutMs);
 }
 
+/**
+ * `ms`, or longer if a transport the link gave up on may still be open then (lingerUntilMs):
+ * the one place a wait is lifted past the hub's drop of that link.
+ */
+function pastLinger(n: Draft, ms: number, nowMs: number): number {
+  return n.lingerUntilMs - nowMs > ms ? n.lingerUntilMs - nowMs : ms;
+}
+
 /** Back off: draw the delay, count the attempt (unless planned), persist it. */
 function wait(n: Draft, out: Command[], kind: WaitKind, code: string, text: string | undefined, lastError: string, nowMs: number): void {
   n.rng = nextRng(n.rng);
   const d = nextDelay(n.setup.cfg.backoff, kind, n.attempt, n.prevHiMs, rngUnit(n.rng));
   n.prevHiMs = d.hiMs;
   if (kind !== "planned") n.attempt = n.attempt + 1;
-  const ms = nowMs + d.delayMs < n.lingerUntilMs ? n.lingerUntilMs - nowMs : d.delayMs;
+  const ms = pastLinger(n, d.delayMs, nowMs);
   enter(n, out, "waiting", code, { text: text, delayMs: ms });
   setTimer(n, out, "backoff", ms);
   if (kind !== "planned") out.push({ type: "persist", data: { attempt: n.attempt, lastError: lastError } });
