@@ -15,31 +15,38 @@ export interface Clock { nowMs(): number }
 /** Wall-clock seconds since the Unix epoch, for SAS token expiry; may be wrong before time sync. */
 export interface WallClock { epochSec(): number }
 
-/** Where a timer's expiry goes (the runner). */
-export interface TimerSink { fired(kind: TimerKind): void }
-
-export interface Timers {
-  /** at most one pending timer per kind: starting a kind again replaces it; fires sink.fired(kind) once */
-  start(kind: TimerKind, ms: number, sink: TimerSink): void;
-  cancel(kind: TimerKind): void;
-}
-
-/** What a transport reports about the generation it was opened with (the runner implements it). */
-export interface TransportSink {
-  /** the transport is ready for bytes (TLS: the handshake is done, where the platform says so) */
-  opened(gen: number): void;
-  data(gen: number, bytes: Uint8Array): void;
+/**
+ * What a port reports, in the core's own vocabulary (LinkEvent): a transport's news about the
+ * generation it was opened with, or a timer's expiry. A port reports facts, never verdicts.
+ * transportOpened carries no wall clock: the runner stamps epochSec on it (one clock, every port).
+ */
+export type PortEvent =
+  | { type: "transportOpened"; gen: number }
+  | { type: "transportData"; gen: number; bytes: Uint8Array }
   /**
    * At most once per open, and only once the platform said the connection is gone (or never
    * existed: an open that failed). The cause is closeCause(seen, tls) (src/platform/runner.ts) of
    * what was observed.
    */
-  closed(gen: number, cause: CloseCause, detail?: string): void;
+  | { type: "transportClosed"; gen: number; cause: CloseCause; detail?: string }
   /**
    * close(gen) was asked again and the platform has no stronger means than the one already
-   * tried, or the means threw: no close was seen and none can be forced. Never a guess at closed().
+   * tried, or the means threw: no close was seen and none can be forced. Never a guess at a close.
    */
-  closeFailed(gen: number, detail?: string): void;
+  | { type: "transportCloseFailed"; gen: number; detail?: string }
+  | { type: "timerFired"; kind: TimerKind };
+
+/**
+ * Where a port reports (the runner's post): one function for every port, so a device carries
+ * one function object for it, not one per kind of news. Never called from inside the port
+ * call that caused the news (open, write, close, start): always from a later turn.
+ */
+export type Report = (e: PortEvent) => void;
+
+export interface Timers {
+  /** at most one pending timer per kind: starting a kind again replaces it; reports timerFired once */
+  start(kind: TimerKind, ms: number, report: Report): void;
+  cancel(kind: TimerKind): void;
 }
 
 /**
@@ -48,10 +55,10 @@ export interface TransportSink {
  * Like coreMQTT's transport_interface.h: open, send, close, and nothing else.
  */
 export interface Transport {
-  /** reports opened, data and closed (or closeFailed) of `gen` to `sink`, never from inside this call */
-  open(gen: number, host: string, port: number, tls: boolean, sink: TransportSink): void;
+  /** reports transportOpened, transportData and transportClosed (or transportCloseFailed) of `gen`, never from inside this call */
+  open(gen: number, host: string, port: number, tls: boolean, report: Report): void;
   write(gen: number, bytes: Uint8Array): void;
-  /** asks the platform to close; closed(gen, "local") confirms it once the platform says so */
+  /** asks the platform to close; transportClosed (cause "local") confirms it once the platform says so */
   close(gen: number): void;
 }
 

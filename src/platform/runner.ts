@@ -9,9 +9,9 @@
 // Written once for three engines: ES5 after compilation, no Map/Set/Symbol/iterators/async, no
 // closure per event, nothing called at load time (ENGINES.md).
 
-import type { CloseCause, Command, LinkEvent, LinkState, TimerKind } from "../core/link.js";
+import type { CloseCause, Command, LinkEvent, LinkState } from "../core/link.js";
 import { step } from "../core/link.js";
-import type { Clock, DeviceLink, LinkCallbacks, Storage, Timers, Transport, TransportSink, TimerSink, WallClock } from "../core/ports.js";
+import type { Clock, DeviceLink, LinkCallbacks, PortEvent, Storage, Timers, Transport, WallClock } from "../core/ports.js";
 import { deliver } from "../core/app.js";
 
 // What an adapter saw of a transport, as bits: closeCause() turns them into the CloseCause the
@@ -61,9 +61,12 @@ export interface RunnerOptions {
   onFault?: (code: string, text: string) => void;
 }
 
-export interface Runner extends TransportSink, TimerSink {
-  /** hands an event to the core; one raised while a step runs waits its turn */
-  post(e: LinkEvent): void;
+export interface Runner {
+  /**
+   * Hands an event to the core; one raised while a step runs waits its turn. The ports report
+   * through it (it is their Report): a transportOpened gets the wall clock's epochSec here.
+   */
+  post(e: LinkEvent | PortEvent): void;
   /** posts start, with the persisted record if storage has one (Storage.load never throws) */
   start(seed?: number): void;
 }
@@ -80,26 +83,13 @@ export function runner(o: RunnerOptions): Runner {
     try { if (f) f(code, why); } catch (x) { /* the report itself must not throw */ }
   }
 
-  function run(c: Command, t: number): void {
-    try {
-      if (o.onCommand) o.onCommand(c, t);
-      switch (c.type) {
-        case "openTransport": live = c.gen; tr.open(c.gen, c.host, c.port, c.tls, r); return;
-        case "write": tr.write(c.gen, c.bytes); return;
-        case "closeTransport": tr.close(c.gen); return;
-        case "startTimer": o.timers.start(c.kind, c.ms, r); return;
-        case "cancelTimer": o.timers.cancel(c.kind); return;
-        case "persist": if (o.storage) o.storage.save(c.data); return;
-        default: if (o.app) deliver(o.app, c);
-      }
-    } catch (x) {
-      // an application callback or the platform threw: say so, run the rest
-      fault("shell.exception", c.type + ": " + String(x));
+  function post(e: LinkEvent | PortEvent): void {
+    if (e.type === "transportOpened") {
+      if ((e as { epochSec?: number }).epochSec === undefined) e = { type: "transportOpened", gen: e.gen, epochSec: o.clock.epochSec() };
+    } else if ((e.type === "transportClosed" || e.type === "transportCloseFailed") && e.gen === live) {
+      live = 0;
     }
-  }
-
-  function post(e: LinkEvent): void {
-    queue.push(e);
+    queue.push(e as LinkEvent);
     if (busy) return;
     busy = true;
     try {
@@ -118,31 +108,37 @@ export function runner(o: RunnerOptions): Runner {
           if (live !== 0) tr.close(live);
           continue;
         }
-        for (let i = 0; i < cs.length; i++) run(cs[i], t);
+        // the commands, in order, through the ports
+        for (let i = 0; i < cs.length; i++) {
+          const c = cs[i];
+          try {
+            if (o.onCommand) o.onCommand(c, t);
+            switch (c.type) {
+              case "openTransport": live = c.gen; tr.open(c.gen, c.host, c.port, c.tls, post); break;
+              case "write": tr.write(c.gen, c.bytes); break;
+              case "closeTransport": tr.close(c.gen); break;
+              case "startTimer": o.timers.start(c.kind, c.ms, post); break;
+              case "cancelTimer": o.timers.cancel(c.kind); break;
+              case "persist": if (o.storage) o.storage.save(c.data); break;
+              default: if (o.app) deliver(o.app, c);
+            }
+          } catch (x) {
+            // an application callback or the platform threw: say so, run the rest
+            fault("shell.exception", c.type + ": " + String(x));
+          }
+        }
       }
     } finally {
       busy = false;
     }
   }
 
-  const r: Runner = {
+  return {
     post: post,
     start: function (seed?: number) {
       post({ type: "start", seed: seed, restored: o.storage ? o.storage.load() : undefined });
     },
-    opened: function (gen: number) { post({ type: "transportOpened", gen: gen, epochSec: o.clock.epochSec() }); },
-    data: function (gen: number, bytes: Uint8Array) { post({ type: "transportData", gen: gen, bytes: bytes }); },
-    closed: function (gen: number, cause: CloseCause, detail?: string) {
-      if (gen === live) live = 0;
-      post({ type: "transportClosed", gen: gen, cause: cause, detail: detail });
-    },
-    closeFailed: function (gen: number, detail?: string) {
-      if (gen === live) live = 0;
-      post({ type: "transportCloseFailed", gen: gen, detail: detail });
-    },
-    fired: function (kind: TimerKind) { post({ type: "timerFired", kind: kind }); },
   };
-  return r;
 }
 
 /** The options of a runner whose core runs in this engine (the device shells). */

@@ -56,10 +56,11 @@ export function makeStandin(): Standin {
     try { fn(...a); } catch (e) { errors.push(e as Error); }
   };
 
-  function setT(fn: () => void, ms: number, repeat: boolean): number {
+  /** Espruino passes setTimeout's and setInterval's extra arguments to fn, as browsers do */
+  function setT(fn: Function, ms: number, repeat: boolean, args: unknown[]): number {
     if (typeof fn !== "function") throw new Error("setTimeout: not a function");
     const id = nextTimer++;
-    const t = repeat ? setInterval(guard(fn), Math.max(1, ms)) : setTimeout(() => { timers.delete(id); guard(fn)(); }, Math.max(0, ms));
+    const t = repeat ? setInterval(() => guard(fn)(...args), Math.max(1, ms)) : setTimeout(() => { timers.delete(id); guard(fn)(...args); }, Math.max(0, ms));
     timers.set(id, t);
     return id;
   }
@@ -163,8 +164,8 @@ export function makeStandin(): Standin {
       if (!(name in modules)) throw new Error('Module "' + name + '" not found');
       return modules[name];
     },
-    setTimeout: (fn: () => void, ms: number) => setT(fn, ms, false),
-    setInterval: (fn: () => void, ms: number) => setT(fn, ms, true),
+    setTimeout: (fn: Function, ms: number, ...args: unknown[]) => setT(fn, ms, false, args),
+    setInterval: (fn: Function, ms: number, ...args: unknown[]) => setT(fn, ms, true, args),
     clearTimeout: clearT,
     clearInterval: clearT,
     digitalWrite(pin: unknown, v: number | boolean) { (pins[String(pin)] = pins[String(pin)] || []).push(v ? 1 : 0); },

@@ -4,22 +4,22 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Command, LinkEvent, TimerKind } from "../../src/core/link.js";
-import { Transport, TransportSink, Timers, TimerSink } from "../../src/core/ports.js";
+import { Report, Transport, Timers } from "../../src/core/ports.js";
 import { closeCause, runner, RunnerOptions, SAW_ASKED, SAW_CA, SAW_CERT, SAW_ERROR, SAW_TCP, SAW_UP } from "../../src/platform/runner.js";
 
 /** Ports that record every call; the engine answers each event with what `script` gives. */
 function harness(script: (e: LinkEvent) => Command[], extra?: Partial<RunnerOptions>) {
   const calls: string[] = [];
   const events: LinkEvent[] = [];
-  let sink: TransportSink | null = null;
-  let timerSink: TimerSink | null = null;
+  let sink: Report | null = null;
+  let timerSink: Report | null = null;
   const transport: Transport = {
     open(gen, host, port, tls, s) { calls.push("open " + gen); sink = s; },
     write(gen, bytes) { calls.push("write " + gen + " " + bytes.length); },
     close(gen) { calls.push("close " + gen); },
   };
   const timers: Timers = {
-    start(kind: TimerKind, ms: number, s: TimerSink) { calls.push("start " + kind + " " + ms); timerSink = s; },
+    start(kind: TimerKind, ms: number, s: Report) { calls.push("start " + kind + " " + ms); timerSink = s; },
     cancel(kind: TimerKind) { calls.push("cancel " + kind); },
   };
   const r = runner(Object.assign({
@@ -53,8 +53,8 @@ test("events raised while a step runs wait their turn; commands run in order thr
     return out;
   });
   h.r.start();
-  h.sink().opened(1); // as a platform would, from its own callback
-  h.timerSink().fired("ping");
+  h.sink()({ type: "transportOpened", gen: 1 }); // as a platform would, from its own callback
+  h.timerSink()({ type: "timerFired", kind: "ping" });
   assert.deepEqual(h.calls, ["open 1", "start connect 100", "write 1 3", "cancel connect"]);
   assert.deepEqual(h.events.map((e) => e.type), ["start", "transportOpened", "timerFired"]);
   assert.deepEqual(h.events[1], { type: "transportOpened", gen: 1, epochSec: 1_800_000_000 });
@@ -67,7 +67,7 @@ test("a report from inside a command waits until the commands before it have run
   const r = runner({
     engine: { handle(e: LinkEvent) { events.push(e.type); return e.type === "start" ? [{ type: "openTransport", gen: 1, host: "h", port: 1, tls: false }, { type: "log", code: "after", text: "" }] : []; } },
     // a transport that reports during open (it must not; the runner copes anyway)
-    transport: { open(gen, _h, _p, _t, s) { calls.push("open"); s.closed(gen, "error", "refused"); }, write() {}, close() {} },
+    transport: { open(gen, _h, _p, _t, s) { calls.push("open"); s({ type: "transportClosed", gen: gen, cause: "error", detail: "refused" }); }, write() {}, close() {} },
     timers: { start() {}, cancel() {} },
     clock: { nowMs: () => 0, epochSec: () => 0 },
     app: { onLog: (code) => calls.push("log " + code) },
@@ -85,11 +85,11 @@ test("step() that throws is reported as shell.stepFailed and the live transport 
     return [];
   }, { onFault: (code, text) => faults.push(code + " " + text) });
   h.r.start();
-  h.sink().opened(4);
+  h.sink()({ type: "transportOpened", gen: 4 });
   assert.deepEqual(faults, ["shell.stepFailed transportOpened: TypeError: boom"]);
   assert.deepEqual(h.calls, ["open 4", "close 4"]);
   // once the transport reported its close, a later failure closes nothing
-  h.sink().closed(4, "local");
+  h.sink()({ type: "transportClosed", gen: 4, cause: "local" });
   h.r.post({ type: "transportOpened", gen: 4, epochSec: 0 });
   assert.deepEqual(h.calls, ["open 4", "close 4"]);
 });
@@ -105,7 +105,7 @@ test("an application callback that throws is reported as shell.exception (to onL
   assert.deepEqual(h.calls, ["open 1"]);
 });
 
-test("closeFailed becomes transportCloseFailed; persist and start go through Storage", () => {
+test("a transportOpened a port reports gets the wall clock; persist and start go through Storage", () => {
   const saved: unknown[] = [];
   const h = harness((e) => e.type === "start" ? [{ type: "persist", data: { attempt: 2, lastError: "x" } }] : [], {
     storage: { load: () => ({ attempt: 1, lastError: "remote.close" }), save: (d) => { saved.push(d); } },
@@ -113,6 +113,8 @@ test("closeFailed becomes transportCloseFailed; persist and start go through Sto
   h.r.start(9);
   assert.deepEqual(h.events[0], { type: "start", seed: 9, restored: { attempt: 1, lastError: "remote.close" } });
   assert.deepEqual(saved, [{ attempt: 2, lastError: "x" }]);
-  h.r.closeFailed(3, "no close event after end()");
-  assert.deepEqual(h.events[1], { type: "transportCloseFailed", gen: 3, detail: "no close event after end()" });
+  h.r.post({ type: "transportOpened", gen: 3 });
+  assert.deepEqual(h.events[1], { type: "transportOpened", gen: 3, epochSec: 1_800_000_000 });
+  h.r.post({ type: "transportOpened", gen: 3, epochSec: 5 });
+  assert.deepEqual(h.events[2], { type: "transportOpened", gen: 3, epochSec: 5 }, "a stamped one is kept as it is");
 });

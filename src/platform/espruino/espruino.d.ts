@@ -16,7 +16,8 @@ declare const E: {
 declare function atob(s: string): string;
 declare function btoa(s: string): string;
 declare function require(name: string): any;
-declare function setTimeout(fn: () => void, ms: number): any;
+/** extra arguments are passed to fn (Espruino does, as browsers do) */
+declare function setTimeout(fn: (...args: any[]) => void, ms: number, ...args: any[]): any;
 /** throws on undefined: pass only what setTimeout returned */
 declare function clearTimeout(id: any): void;
 declare function setInterval(fn: () => void, ms: number): any;

@@ -20,7 +20,7 @@
 import { createLinkWith, Persisted, TimerKind } from "../../core/link.js";
 import { seedFrom } from "../../core/rand.js";
 import { DeviceConfig } from "../../core/config.js";
-import type { DeviceLink, LinkCallbacks, Storage, Timers, Transport, TransportSink, TimerSink } from "../../core/ports.js";
+import type { DeviceLink, LinkCallbacks, Report, Storage, Timers, Transport } from "../../core/ports.js";
 import { deviceLink, closeCause, SAW_TCP, SAW_UP, SAW_ERROR, SAW_CA, SAW_ASKED } from "../runner.js";
 import { nativeSign } from "./sign.js";
 
@@ -44,21 +44,16 @@ function sawIn(m: string, tls: boolean): number {
   return tls && m.indexOf("'ca'") >= 0 ? SAW_ERROR | SAW_CA : SAW_ERROR;
 }
 
-/** Run `f` from a fresh turn (never inside the caller). */
-function later(f: () => void): void {
-  setTimeout(f, 0);
-}
-
-/** The one socket: generation-aware, reporting to the sink it was opened with. */
+/** The one socket: generation-aware, reporting to the runner it was opened for. */
 export function espruinoTransport(ca?: string): Transport {
   let sock: any = null;
   let sockGen = 0;
-  let sink: TransportSink;
+  let report: Report;
   let seen = 0;
   let detail: string | undefined;
 
-  function open(gen: number, host: string, port: number, tls: boolean, to: TransportSink): void {
-    sink = to;
+  function open(gen: number, host: string, port: number, tls: boolean, to: Report): void {
+    report = to;
     sock = null;
     sockGen = gen;
     seen = 0;
@@ -70,20 +65,20 @@ export function espruinoTransport(ca?: string): Transport {
       k = require(tls ? "tls" : "net").connect(opts, function () {
         if (sock !== k) return;
         seen |= tls ? SAW_TCP : SAW_TCP | SAW_UP;
-        to.opened(gen);
+        to({ type: "transportOpened", gen: gen });
       });
     } catch (err) {
       const m = text(err);
-      // atob threw: the CA is not base64; otherwise what the message says
+      // atob threw: the CA is not base64; otherwise what the message says; reported on a fresh turn
       const s = tls && ca && opts.ca === undefined ? SAW_ERROR | SAW_CA : sawIn(m, tls);
-      later(function () { to.closed(gen, closeCause(s, tls), m); });
+      setTimeout(to, 0, { type: "transportClosed", gen: gen, cause: closeCause(s, tls), detail: m });
       return;
     }
     sock = k;
     k.on("data", function (d: string) {
       if (sock !== k) return;
       seen |= SAW_UP;
-      to.data(gen, E.toUint8Array(d));
+      to({ type: "transportData", gen: gen, bytes: E.toUint8Array(d) });
     });
     k.on("error", function (err: any) {
       if (sock !== k) return;
@@ -98,22 +93,20 @@ export function espruinoTransport(ca?: string): Transport {
       // it, and 2v29 then stops on ASSERT(jsvIsFlatString(v)) in jsvMalloc. Compact memory now,
       // from the socket's own event (no JS is mid-statement), while nothing else holds TLS state.
       if (tls && E.defrag) E.defrag();
-      to.closed(gen, closeCause(seen, tls), detail);
+      to({ type: "transportClosed", gen: gen, cause: closeCause(seen, tls), detail: detail });
     });
   }
 
   function close(gen: number): void {
     if (sock === null || gen !== sockGen) return; // gone: its close is delivered or on its way
-    if (seen & SAW_ASKED) {
-      // asked again (the core's close guard): end() brought no "close", and nothing stronger exists
-      later(function () { sink.closeFailed(gen, "no close event after end()"); });
-      return;
+    let why = "no close event after end()";
+    if (!(seen & SAW_ASKED)) {
+      seen |= SAW_ASKED;
+      try { sock.end(); return; } catch (e) { why = "end() threw: " + text(e); }
     }
-    seen |= SAW_ASKED;
-    try { sock.end(); } catch (e) {
-      const m = text(e);
-      later(function () { sink.closeFailed(gen, "end() threw: " + m); });
-    }
+    // asked again (the core's close guard) and end() brought no "close", or end() threw: nothing
+    // stronger exists; said on a fresh turn
+    setTimeout(report, 0, { type: "transportCloseFailed", gen: gen, detail: why });
   }
 
   return {
@@ -131,6 +124,15 @@ const CLOCK = {
   epochSec: function () { return Math.floor(Date.now() / 1000); },
 };
 
+/**
+ * A timer's expiry: one function for every timer (setTimeout passes it the arguments), not a
+ * closure per timer, each of which would hold JsVars while it is pending.
+ */
+function expired(ids: { [kind: string]: any }, kind: TimerKind, report: Report): void {
+  ids[kind] = undefined;
+  report({ type: "timerFired", kind: kind });
+}
+
 /** One setTimeout per kind; clearTimeout only with an id setTimeout returned. */
 function espruinoTimers(): Timers {
   const ids: { [kind: string]: any } = {};
@@ -142,12 +144,9 @@ function espruinoTimers(): Timers {
     }
   }
   return {
-    start: function (kind: TimerKind, ms: number, sink: TimerSink) {
+    start: function (kind: TimerKind, ms: number, report: Report) {
       cancel(kind);
-      ids[kind] = setTimeout(function () {
-        ids[kind] = undefined;
-        sink.fired(kind);
-      }, ms);
+      ids[kind] = setTimeout(expired, ms, ids, kind, report);
     },
     cancel: cancel,
   };

@@ -28,7 +28,7 @@ import { createLink } from "../../core/link.js";
 import { seedFrom } from "../../core/rand.js";
 import type { Persisted, TimerKind } from "../../core/link.js";
 import type { DeviceConfig } from "../../core/config.js";
-import type { DeviceLink, LinkCallbacks, Storage, Timers, Transport, TransportSink, TimerSink } from "../../core/ports.js";
+import type { DeviceLink, LinkCallbacks, Report, Storage, Timers, Transport } from "../../core/ports.js";
 import { deviceLink, closeCause, SAW_TCP, SAW_UP, SAW_ERROR, SAW_ASKED } from "../runner.js";
 import { Diagnostics } from "../../core/diagnostics.js";
 import type { DiagnosticsCounters } from "../../core/diagnostics.js";
@@ -77,7 +77,7 @@ interface AnySocket {
 export function moddableTransport(ca?: ArrayBuffer | HostBuffer): Transport {
   let sock: AnySocket | null = null;
   let sockGen = 0;
-  let sink: TransportSink;
+  let report: Report;
   let tls = false;
   let seen = 0;
   /** bytes accepted from the link, not yet taken by the socket (the first may be partly sent) */
@@ -88,16 +88,16 @@ export function moddableTransport(ca?: ArrayBuffer | HostBuffer): Transport {
     if (sock !== k) return;
     sock = null;
     pending = [];
-    const gen = sockGen, to = sink, cause = closeCause(seen | saw, tls);
+    const gen = sockGen, to = report, cause = closeCause(seen | saw, tls);
     Timer.set(() => {
       try { k.close(); } catch { /* closed already (SecureSocket closes itself after an error) */ }
-      to.closed(gen, cause, detail);
+      to({ type: "transportClosed", gen: gen, cause: cause, detail: detail });
     }, 0);
   }
 
-  function open(gen: number, host: string, port: number, useTls: boolean, to: TransportSink): void {
+  function open(gen: number, host: string, port: number, useTls: boolean, to: Report): void {
     sockGen = gen;
-    sink = to;
+    report = to;
     tls = useTls;
     seen = 0;
     pending = [];
@@ -109,7 +109,7 @@ export function moddableTransport(ca?: ArrayBuffer | HostBuffer): Transport {
     } catch (e) {
       sock = null;
       const m = String(e);
-      Timer.set(() => to.closed(gen, closeCause(SAW_ERROR, tls), m), 0);
+      Timer.set(() => to({ type: "transportClosed", gen: gen, cause: closeCause(SAW_ERROR, tls), detail: m }), 0);
       return;
     }
     sock = k;
@@ -121,11 +121,11 @@ export function moddableTransport(ca?: ArrayBuffer | HostBuffer): Transport {
       switch (message) {
         case MSG_CONNECT:
           seen |= SAW_TCP | SAW_UP; // SecureSocket: after the handshake; Socket: TCP connected
-          to.opened(gen);
+          to({ type: "transportOpened", gen: gen });
           return;
         case MSG_READABLE: {
           const ab = k.read(ArrayBuffer);
-          if (ab && ab.byteLength > 0) to.data(gen, new Uint8Array(ab));
+          if (ab && ab.byteLength > 0) to({ type: "transportData", gen: gen, bytes: new Uint8Array(ab) });
           return;
         }
         case MSG_WRITABLE:
@@ -187,11 +187,11 @@ function moddableTimers(): Timers {
     }
   }
   return {
-    start(kind: TimerKind, ms: number, sink: TimerSink) {
+    start(kind: TimerKind, ms: number, report: Report) {
       cancel(kind);
       timers[kind] = Timer.set(() => {
         timers[kind] = undefined;
-        sink.fired(kind);
+        report({ type: "timerFired", kind: kind });
       }, ms);
     },
     cancel: cancel,

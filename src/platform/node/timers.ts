@@ -2,16 +2,16 @@
 // in the core; this only makes "start again" replace the pending one, as ports.Timers says).
 
 import type { TimerKind } from "../../core/link.js";
-import type { Timers, TimerSink } from "../../core/ports.js";
+import type { Report, Timers } from "../../core/ports.js";
 
 export class NodeTimers implements Timers {
   private pending: { [kind: string]: NodeJS.Timeout } = {};
 
-  start(kind: TimerKind, ms: number, sink: TimerSink): void {
+  start(kind: TimerKind, ms: number, report: Report): void {
     this.cancel(kind);
     const t = setTimeout(() => {
       if (this.pending[kind] === t) delete this.pending[kind];
-      sink.fired(kind);
+      report({ type: "timerFired", kind: kind });
     }, ms);
     this.pending[kind] = t;
   }

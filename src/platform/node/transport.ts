@@ -11,7 +11,7 @@
 
 import { connect as netConnect, isIP, Socket } from "node:net";
 import { checkServerIdentity, connect as tlsConnect, PeerCertificate } from "node:tls";
-import type { Transport, TransportSink } from "../../core/ports.js";
+import type { Report, Transport } from "../../core/ports.js";
 import { closeCause, SAW_ASKED, SAW_CERT, SAW_ERROR, SAW_TCP, SAW_UP } from "../runner.js";
 
 export interface TransportOptions {
@@ -53,7 +53,7 @@ interface Conn {
   gen: number;
   socket: Socket;
   tls: boolean;
-  sink: TransportSink;
+  report: Report;
   /** SAW_* bits: what the socket showed */
   seen: number;
   /** something ended the socket already (EOF, an error, or our close): later news is its echo */
@@ -77,7 +77,7 @@ export class NodeTransport implements Transport {
     return this.alive;
   }
 
-  open(gen: number, host: string, port: number, tls: boolean, sink: TransportSink): void {
+  open(gen: number, host: string, port: number, tls: boolean, report: Report): void {
     const target = this.opts.address || stripBrackets(host);
     let socket: Socket;
     try {
@@ -106,11 +106,11 @@ export class NodeTransport implements Transport {
       setImmediate(() => {
         this.alive--;
         this.closes++;
-        this.safe(() => sink.closed(gen, closeCause(isCertError(e) ? SAW_ERROR | SAW_CERT : SAW_ERROR, tls), detail));
+        this.safe(() => report({ type: "transportClosed", gen: gen, cause: closeCause(isCertError(e) ? SAW_ERROR | SAW_CERT : SAW_ERROR, tls), detail: detail }));
       });
       return;
     }
-    const c: Conn = { gen: gen, socket: socket, tls: tls, sink: sink, seen: 0, ended: false, detail: "", reported: false };
+    const c: Conn = { gen: gen, socket: socket, tls: tls, report: report, seen: 0, ended: false, detail: "", reported: false };
     this.conns[String(gen)] = c;
     this.opens++;
     this.alive++;
@@ -124,7 +124,7 @@ export class NodeTransport implements Transport {
     socket.on("data", (buf: Buffer) => {
       if (c.ended || !(c.seen & SAW_UP)) return; // closing: the rest is moot
       // a copy: the core may keep a reference to the bytes in its decoder state
-      this.safe(() => sink.data(gen, new Uint8Array(buf)));
+      this.safe(() => report({ type: "transportData", gen: gen, bytes: new Uint8Array(buf) }));
     });
     socket.on("end", () => {
       // EOF from the peer: before the handshake completed, closeCause says a TLS failure
@@ -142,7 +142,7 @@ export class NodeTransport implements Transport {
   private onUp(c: Conn): void {
     if (c.seen & SAW_UP || c.ended) return;
     c.seen |= SAW_UP;
-    this.safe(() => c.sink.opened(c.gen));
+    this.safe(() => c.report({ type: "transportOpened", gen: c.gen }));
   }
 
   /** The first end seen wins: what comes after it (an error after our close, say) is its echo. */
@@ -162,7 +162,7 @@ export class NodeTransport implements Transport {
     // 'close' without 'end' or 'error': the peer reset or the handshake was cut
     if (!c.ended) c.detail = "connection closed";
     const cause = closeCause(c.seen, c.tls);
-    this.safe(() => c.sink.closed(c.gen, cause, c.detail));
+    this.safe(() => c.report({ type: "transportClosed", gen: c.gen, cause: cause, detail: c.detail }));
   }
 
   write(gen: number, bytes: Uint8Array): void {
@@ -194,8 +194,8 @@ export class NodeTransport implements Transport {
     try {
       f();
     } catch (e) {
-      // the sink is the shell, which catches its own errors; this is the last line
-      process.emitWarning("linkguard transport: a sink threw: " + detailOf(e));
+      // the report is the runner's, which catches its own errors; this is the last line
+      process.emitWarning("linkguard transport: its report threw: " + detailOf(e));
     }
   }
 }
