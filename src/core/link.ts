@@ -22,7 +22,7 @@ import { DecoderState, EMPTY_DECODER, feed, fromServer } from "./mqtt/decode.js"
 import { c2dSubscription, clientId, parseC2dTopic, telemetryTopic, username } from "./hub/names.js";
 import { portableSign, sasTokenWith, SignFn, tokenExpirySec } from "./hub/sas.js";
 import { HmacFn } from "./crypto/hmac.js";
-import { Outbox, Queued, admit, sendable, sending, acknowledge, allocId } from "./outbox.js";
+import { Outbox, Queued, admit, sending, acknowledge, allocId, MAX_INFLIGHT } from "./outbox.js";
 
 export type LinkStateKind = "idle" | "connecting" | "handshaking" | "connected" | "closing" | "waiting" | "halted";
 export type TimerKind = "connect" | "ping" | "rx" | "stable" | "token" | "backoff" | "closeGuard";
@@ -311,13 +311,7 @@ function handshaking(n: Draft, e: LinkEvent, out: Command[], nowMs: number): voi
 function connected(n: Draft, e: LinkEvent, out: Command[], nowMs: number): void {
   const c = n.setup.cfg;
   switch (e.type) {
-    case "publish": {
-      const q = admissible(n, out, e.msg);
-      if (q === null) return;
-      if (n.queue.length === 0 && sendable(n, q)) send(n, out, q);
-      else admit(n, q, c.telemetry.queueLimit, c.telemetry.overflow, out);
-      return;
-    }
+    case "publish": accept(n, out, e.msg); return; // sent at once when nothing waits ahead of it
     case "transportData": {
       const r = feed(n.dec as DecoderState, e.bytes, c.maxPacketBytes, fromServer);
       n.dec = r.dec;
@@ -365,7 +359,7 @@ function closing(n: Draft, e: LinkEvent, out: Command[], nowMs: number): void {
   switch (e.type) {
     case "transportClosed": {
       // a certificate rejection halts even when it arrives as the answer to our own close
-      const halt = fatal(e.cause);
+      const halt = e.cause === "cert" ? "tls.certRejected" : e.cause === "ca" ? "tls.caUnusable" : null;
       if (halt !== null && next !== "idle" && next !== "halt") gone(n, out, nowMs, { code: halt, text: e.detail, next: "halt" });
       else gone(n, out, nowMs, { code: n.code, next: next });
       return;
@@ -455,13 +449,9 @@ function start(n: Draft, out: Command[], seed: number | undefined, restored: Per
     return;
   }
   // Invariant 3: a stop/start right after a drop still waits out the floor (and any linger).
-  const ms = pastLinger(n, n.lastCloseMs < 0 ? 0 : n.lastCloseMs + n.setup.cfg.backoff.floorMs - nowMs, nowMs);
-  if (ms > 0) {
-    enter(n, out, "waiting", "start", { text: "floor not yet elapsed since the last close", delayMs: ms });
-    setTimer(n, out, "backoff", ms);
-    return;
-  }
-  open(n, out, "start");
+  const ms = n.lastCloseMs < 0 ? 0 : n.lastCloseMs + n.setup.cfg.backoff.floorMs - nowMs;
+  if (ms > 0 || n.lingerUntilMs > nowMs) backOff(n, out, "start", "floor not yet elapsed since the last close", ms, nowMs);
+  else open(n, out, "start");
 }
 
 function open(n: Draft, out: Command[], code: string): void {
@@ -473,11 +463,13 @@ function open(n: Draft, out: Command[], code: string): void {
 }
 
 /**
- * `ms`, or longer if a transport the link gave up on may still be open then (lingerUntilMs):
- * the one place a wait is lifted past the hub's drop of that link.
+ * Enter `waiting` for `ms`, or longer if a transport the link gave up on may still be open then
+ * (lingerUntilMs): the one place a wait is lifted past the hub's drop of that link.
  */
-function pastLinger(n: Draft, ms: number, nowMs: number): number {
-  return n.lingerUntilMs - nowMs > ms ? n.lingerUntilMs - nowMs : ms;
+function backOff(n: Draft, out: Command[], code: string, text: string | undefined, ms: number, nowMs: number): void {
+  if (n.lingerUntilMs - nowMs > ms) ms = n.lingerUntilMs - nowMs;
+  enter(n, out, "waiting", code, { text: text, delayMs: ms });
+  setTimer(n, out, "backoff", ms);
 }
 
 /** Back off: draw the delay, count the attempt (unless planned), persist it. */
@@ -486,9 +478,7 @@ function wait(n: Draft, out: Command[], kind: WaitKind, code: string, text: stri
   const d = nextDelay(n.setup.cfg.backoff, kind, n.attempt, n.prevHiMs, rngUnit(n.rng));
   n.prevHiMs = d.hiMs;
   if (kind !== "planned") n.attempt = n.attempt + 1;
-  const ms = pastLinger(n, d.delayMs, nowMs);
-  enter(n, out, "waiting", code, { text: text, delayMs: ms });
-  setTimer(n, out, "backoff", ms);
+  backOff(n, out, code, text, d.delayMs, nowMs);
   if (kind !== "planned") out.push({ type: "persist", data: { attempt: n.attempt, lastError: lastError } });
 }
 
@@ -536,7 +526,8 @@ function gone(n: Draft, out: Command[], nowMs: number, how: CloseHow): void {
 
 /** A close the link did not ask for, while connecting, handshaking or connected. */
 function closedUnasked(n: Draft, out: Command[], cause: CloseCause, detail: string | undefined, nowMs: number): void {
-  const halt = fatal(cause);
+  // a close no retry can cure (invariant 7)
+  const halt = cause === "cert" ? "tls.certRejected" : cause === "ca" ? "tls.caUnusable" : null;
   if (halt !== null) { gone(n, out, nowMs, { code: halt, text: detail, next: "halt" }); return; }
   let code = cause === "tls" ? "tls.failed" : cause === "remote" ? "remote.close" : "transport.error";
   let next: AfterClose = "drop";
@@ -551,18 +542,9 @@ function closedUnasked(n: Draft, out: Command[], cause: CloseCause, detail: stri
   gone(n, out, nowMs, { code: code, text: detail, next: next });
 }
 
-/** A close no retry can cure (invariant 7): its halting reason, or null. */
-function fatal(cause: CloseCause): string | null {
-  return cause === "cert" ? "tls.certRejected" : cause === "ca" ? "tls.caUnusable" : null;
-}
-
 /** A codec error (decoding what the hub sent, or encoding what we send): "protocol.mqtt.*" at its byte. */
 function mqttError(n: Draft, out: Command[], e: ProtocolError): void {
-  protocolError(n, out, "protocol." + e.code, "at byte " + e.at);
-}
-
-function protocolError(n: Draft, out: Command[], code: string, text: string): void {
-  close(n, out, { code: code, text: text, next: "drop" });
+  close(n, out, { code: "protocol." + e.code, text: "at byte " + e.at, next: "drop" });
 }
 
 // ---- connecting ---------------------------------------------------------------------------
@@ -597,12 +579,12 @@ function sendConnect(n: Draft, out: Command[], epochSec: number, nowMs: number):
 
 /** The first packet of a link: CONNACK, or a protocol error. */
 function connack(n: Draft, out: Command[], p: ServerPacket, nowMs: number): void {
-  if (p.type !== "connack") { protocolError(n, out, "protocol.unexpected", p.type + " before CONNACK"); return; }
+  if (p.type !== "connack") { close(n, out, { code: "protocol.unexpected", text: p.type + " before CONNACK", next: "drop" }); return; }
   const rc = p.returnCode;
   if (rc === 0) { accepted(n, out, nowMs); return; }
   if (rc === 1 || rc === 2) { close(n, out, { code: "connack." + rc, next: "halt" }); return; }
   if (rc === 3) { close(n, out, { code: "connack.3", next: "throttled" }); return; }
-  if (rc !== 4 && rc !== 5) { protocolError(n, out, "protocol.badConnack", "return code " + rc); return; }
+  if (rc !== 4 && rc !== 5) { close(n, out, { code: "protocol.badConnack", text: "return code " + rc, next: "drop" }); return; }
   const epoch = n.openedEpochSec as number;
   if (epoch < MIN_PLAUSIBLE_EPOCH_SEC) {
     close(n, out, { code: "auth.clockNotSynced", text: "device time " + epoch, next: "long" });
@@ -653,10 +635,10 @@ function linkPacket(n: Draft, out: Command[], p: ServerPacket): void {
       return;
     case "puback":
       if (acknowledge(n, p.packetId, out)) pump(n, out);
-      else protocolError(n, out, "protocol.unknownPacketId", "PUBACK " + p.packetId);
+      else close(n, out, { code: "protocol.unknownPacketId", text: "PUBACK " + p.packetId, next: "drop" });
       return;
     case "suback":
-      if (p.packetId !== n.subId) { protocolError(n, out, "protocol.unexpected", "SUBACK " + p.packetId + " without a SUBSCRIBE"); return; }
+      if (p.packetId !== n.subId) { close(n, out, { code: "protocol.unexpected", text: "SUBACK " + p.packetId + " without a SUBSCRIBE", next: "drop" }); return; }
       n.subId = 0;
       if (p.granted.length !== 1 || p.granted[0] === 0x80) out.push({ type: "log", code: "c2d.refused", text: "the hub refused the cloud-to-device subscription" });
       return;
@@ -664,42 +646,37 @@ function linkPacket(n: Draft, out: Command[], p: ServerPacket): void {
       c2d(n, out, p);
       return;
     default:
-      protocolError(n, out, "protocol.unexpected", p.type + " from the hub");
+      close(n, out, { code: "protocol.unexpected", text: p.type + " from the hub", next: "drop" });
   }
 }
 
 function c2d(n: Draft, out: Command[], p: PublishPacket): void {
-  if (p.qos === 2) { protocolError(n, out, "protocol.qos2", "QoS 2 PUBLISH"); return; }
+  if (p.qos === 2) { close(n, out, { code: "protocol.qos2", text: "QoS 2 PUBLISH", next: "drop" }); return; }
   if (p.qos === 1) write(n, out, encodePuback(p.packetId));
   out.push({ type: "message", topic: p.topic, payload: p.payload, properties: parseC2dTopic(n.setup.cfg.deviceId, p.topic) });
 }
 
 // ---- telemetry ----------------------------------------------------------------------------
 
-/** The message as it will be sent, or null (dropped as tooLarge) when no packet can carry it. */
-function admissible(n: Draft, out: Command[], msg: Outbound): Queued | null {
+/**
+ * A message from the application, in any state: refused (tooLarge) when no packet can carry it;
+ * sent at once when connected with nothing ahead of it and room in flight; else queued (admit).
+ */
+function accept(n: Draft, out: Command[], msg: Outbound): void {
   const c = n.setup.cfg;
   const q: Queued = { id: msg.id, topic: telemetryTopic(c.deviceId, msg.properties), payload: msg.payload, qos: msg.qos === 1 ? 1 : 0, packetId: 0 };
   // refused here, before it is queued: a topic past MQTT's 16-bit string length, or a packet past the limit
   const topicBytes = utf8Length(q.topic);
-  if (topicBytes > MAX_STRING_BYTES || publishSize(topicBytes, q.payload.length, q.qos) > c.maxPacketBytes) {
-    out.push({ type: "dropped", id: msg.id, why: "tooLarge" });
-    return null;
-  }
-  return q;
-}
-
-/** A message accepted while not connected: queued for the next link. */
-function accept(n: Draft, out: Command[], msg: Outbound): void {
-  const q = admissible(n, out, msg);
-  if (q !== null) admit(n, q, n.setup.cfg.telemetry.queueLimit, n.setup.cfg.telemetry.overflow, out);
+  if (topicBytes > MAX_STRING_BYTES || publishSize(topicBytes, q.payload.length, q.qos) > c.maxPacketBytes) out.push({ type: "dropped", id: msg.id, why: "tooLarge" });
+  else if (n.kind === "connected" && n.queue.length === 0 && (q.qos === 0 || n.inflight.length < MAX_INFLIGHT)) send(n, out, q);
+  else admit(n, q, c.telemetry.queueLimit, c.telemetry.overflow, out);
 }
 
 /** Send queued messages while the in-flight window has room. */
 function pump(n: Draft, out: Command[]): void {
   const q = n.queue;
   let i = 0;
-  while (i < q.length && n.kind === "connected" && sendable(n, q[i])) {
+  while (i < q.length && n.kind === "connected" && (q[i].qos === 0 || n.inflight.length < MAX_INFLIGHT)) {
     send(n, out, q[i]);
     i++;
   }

@@ -21,7 +21,7 @@ export interface Outbox {
 
 type Draft = { -readonly [K in keyof Outbox]: Outbox[K] };
 
-/** Messages in flight (sent, awaiting PUBACK) at once. */
+/** Messages in flight (sent, awaiting PUBACK) at once: a QoS 1 message is sent only while fewer are (QoS 0 always). */
 export const MAX_INFLIGHT = 8;
 
 /**
@@ -42,11 +42,6 @@ export function admit(o: Draft, q: Queued, limit: number, overflow: OverflowPoli
   }
   (queue as Queued[]).push(q);
   o.queue = queue;
-}
-
-/** Whether `q` may be sent now: QoS 0 always, QoS 1 while the in-flight window has room. */
-export function sendable(o: Outbox, q: Queued): boolean {
-  return q.qos === 0 || o.inflight.length < MAX_INFLIGHT;
 }
 
 /**

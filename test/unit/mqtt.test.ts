@@ -407,6 +407,13 @@ describe("streaming decoder", () => {
     // an error two feeds later names its absolute stream offset
     const r3 = feed(feed(r2.dec, b(0x40), MAX).dec, b(2, 0, 0), MAX);
     assert.deepEqual(r3.error, { ok: false, code: "mqtt.badPacketId", at: both.length + 2 });
+    assert.equal(r3.dec.offset, both.length, "the dead state starts at the offending packet");
+    // the same error in a packet whose length was known before its last byte came (its own array)
+    const r4 = feed(feed(r2.dec, b(0x40, 2, 0), MAX).dec, b(0, 0xd0, 0), MAX);
+    assert.deepEqual(r4.error, { ok: false, code: "mqtt.badPacketId", at: both.length + 2 });
+    assert.equal(r4.dec.offset, both.length, "the dead state starts at the offending packet");
+    assert.deepEqual(r4.packets, [], "nothing after the error is decoded");
+    assert.equal(feed(r4.dec, b(0xd0, 0), MAX).error, r4.error, "a dead stream reports its error again");
   });
 
   test("the pending packet is a copy: writing into the chunk later does not change the state", () => {

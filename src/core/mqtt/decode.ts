@@ -389,19 +389,6 @@ export function decodePacket<P>(buf: Uint8Array, pos: number, end: number, maxPa
   return parse(buf, buf[pos], i + 1, pos + size, pos + 1, base);
 }
 
-function state(buf: Uint8Array, filled: number, offset: number, mark: { n: number }): DecoderState {
-  return { buf: buf, filled: filled, offset: offset, error: null, mark: mark };
-}
-
-function result<P>(dec: DecoderState, packets: P[], error: ProtocolError | null): FeedResult<P> {
-  return { dec: dec, packets: packets, error: error };
-}
-
-/** The result of an error: the stream is dead, its state at the offending packet. */
-function dead<P>(offset: number, e: ProtocolError, packets: P[]): FeedResult<P> {
-  return result({ buf: EMPTY_BYTES, filled: 0, offset: offset, error: e, mark: NO_MARK }, packets, e);
-}
-
 /**
  * Feeds the next chunk of a byte stream, decoding with `parse`. Pure as far as a caller can
  * see: `dec` and `chunk` are never written, and an old state can be fed again. Returns every
@@ -413,12 +400,13 @@ function dead<P>(offset: number, e: ProtocolError, packets: P[]): FeedResult<P> 
  */
 export function feed<P>(dec: DecoderState, chunk: Uint8Array, maxPacketBytes: number, parse: BodyParser<P>): FeedResult<P> {
   const packets: P[] = [];
-  if (dec.error !== null || chunk.length === 0) return result(dec, packets, dec.error);
+  if (dec.error !== null || chunk.length === 0) return { dec: dec, packets: packets, error: dec.error };
   let buf = dec.buf;
   let filled = dec.filled;
   // the absolute offset of chunk[0]
   let at = dec.offset + filled;
   let pos = 0;
+  let error: ProtocolError | null = null;
   if (filled > 0 && filled === buf.length) {
     // a fixed header cut in two (at most 5 bytes): join it with the chunk and go on from there
     const joined = new Uint8Array(filled + chunk.length);
@@ -440,27 +428,37 @@ export function feed<P>(dec: DecoderState, chunk: Uint8Array, maxPacketBytes: nu
     buf.set(chunk.subarray(0, pos), filled);
     filled += pos;
     mark.n = filled;
-    if (filled < buf.length) return result(state(buf, filled, dec.offset, mark), packets, null);
+    if (filled < buf.length) return { dec: { buf: buf, filled: filled, offset: dec.offset, error: null, mark: mark }, packets: packets, error: null };
     // buf holds exactly the framed packet: never null
     const r = decodePacket(buf, 0, filled, maxPacketBytes, dec.offset, parse) as DecodeOk<P> | ProtocolError;
-    if (r.ok === false) return dead(dec.offset, r, packets);
-    packets.push(r.packet);
+    if (r.ok === false) {
+      // reported at the packet's own offset (below: at + pos)
+      at = dec.offset;
+      pos = 0;
+      error = r;
+    } else {
+      packets.push(r.packet);
+    }
   }
   // the rest of the chunk: whole packets decode in place
   const end = chunk.length;
-  while (pos < end) {
+  while (pos < end && error === null) {
     const r = decodePacket(chunk, pos, end, maxPacketBytes, at, parse);
     if (r === null) break;
-    if (r.ok === false) return dead(at + pos, r, packets);
-    packets.push(r.packet);
-    pos = r.next;
+    if (r.ok === false) error = r;
+    else {
+      packets.push(r.packet);
+      pos = r.next;
+    }
   }
-  if (pos === end) return result(state(EMPTY_BYTES, 0, at + end, NO_MARK), packets, null);
+  // an error: the stream is dead, its state at the offending packet
+  if (error !== null) return { dec: { buf: EMPTY_BYTES, filled: 0, offset: at + pos, error: error, mark: NO_MARK }, packets: packets, error: error };
+  if (pos === end) return { dec: { buf: EMPTY_BYTES, filled: 0, offset: at + end, error: null, mark: NO_MARK }, packets: packets, error: null };
   // an incomplete packet: an array of its own, at its whole size once its fixed header is
   // complete, else the header's bytes so far (frame is no error here: decodePacket returned null)
   const size = frame(chunk, pos, end, maxPacketBytes, at) as number;
   const rest = end - pos;
   const own = new Uint8Array(size > 0 ? size : rest);
   own.set(chunk.subarray(pos, end), 0);
-  return result(state(own, rest, at + pos, { n: rest }), packets, null);
+  return { dec: { buf: own, filled: rest, offset: at + pos, error: null, mark: { n: rest } }, packets: packets, error: null };
 }
