@@ -6,13 +6,20 @@
 //    level or in a function body). Code that runs before the declaration finds whatever the name
 //    meant outside (the minifier reuses short names), and a declaration after an unconditional
 //    `return` is never bound at all.
+// 3. Espruino declares a `var` only when its statement runs (no hoisting of var either): until
+//    then, or when the statement never runs (a branch not taken, a var after a `return`), the
+//    name is the outer scope's, and an assignment writes the outer variable. The minifier reuses
+//    short names across scopes, so `if (a) { for (var g = 1; ...) } ... g = 5` inside a function
+//    overwrote a module-level `g` on the device. compress.hoist_vars puts vars first; this checks
+//    that every `var` of a function is declared by a statement of its body (or that statement's
+//    `for` init), and that no earlier statement of the body names it.
 // 2. Espruino 2v29 lexes the token after `case X:` before it switches execution on, and its lexer
 //    gives a string or regex literal no value while not executing: `case "a": "x" === y && f()`
 //    compares y with an empty string (src/jsparse.c jspeStatementSwitch, src/jslex.c jslLexString).
 import * as acorn from "acorn";
 
 export interface GuardFinding {
-  /** "hoisting" or "caseLiteral" */
+  /** "hoisting", "varFirst" or "caseLiteral" */
   rule: string;
   /** 1-based line and 0-based column in the checked text */
   line: number;
@@ -159,6 +166,50 @@ function checkHoisting(root: Node, found: GuardFinding[]): void {
   body(root, scopeOf(root, null));
 }
 
+function checkVarsFirst(root: Node, found: GuardFinding[]): void {
+  const flag = (d: Node, fnLine: number, why: string): void => {
+    found.push({
+      rule: "varFirst", line: d.loc!.start.line, column: d.loc!.start.column,
+      message: `var ${d.id.name} ${why} (function at line ${fnLine}): Espruino declares a var only when its statement runs, so until then (or if it never runs) ${d.id.name} is the outer scope's (compress.hoist_vars puts vars first)`,
+    });
+  };
+  /** the var declarations a direct statement of a function body makes as it starts: its own, or a for's init */
+  const leading = (st: Node): Node | null => {
+    if (st.type === "VariableDeclaration" && st.kind === "var") return st;
+    if (st.type === "ForStatement" && st.init && st.init.type === "VariableDeclaration" && st.init.kind === "var") return st.init;
+    if (st.type === "ForInStatement" && st.left.type === "VariableDeclaration") return st.left;
+    return null;
+  };
+  const named = (n: Node, name: string): boolean => {
+    if (n.type === "Identifier") return n.name === name;
+    for (const k of Object.keys(n)) {
+      if (k === "loc" || k === "start" || k === "end") continue;
+      const v = n[k];
+      if ((n.type === "MemberExpression" && k === "property" && !n.computed) || (n.type === "Property" && k === "key")) continue;
+      if (Array.isArray(v)) { for (const c of v) if (c && typeof c.type === "string" && named(c, name)) return true; }
+      else if (v && typeof v === "object" && typeof v.type === "string" && named(v, name)) return true;
+    }
+    return false;
+  };
+  const fnBody = (fn: Node): void => {
+    const stmts: Node[] = fn.body.body;
+    const line = fn.loc!.start.line;
+    stmts.forEach((st, i) => {
+      const lead = leading(st);
+      // a var declared where its statement starts the body's i-th statement: no earlier statement may name it
+      if (lead) for (const d of lead.declarations) if (stmts.slice(0, i).some((o) => named(o, d.id.name))) flag(d, line, "is named before its declaration");
+      const inside = (n: Node): void => {
+        if (isFn(n)) { fnBody(n); return; }
+        if (n !== lead && n.type === "VariableDeclaration" && n.kind === "var") for (const d of n.declarations) flag(d, line, "is declared inside a nested statement");
+        children(n).forEach(inside);
+      };
+      inside(st);
+    });
+  };
+  const visit = (n: Node): void => { if (isFn(n)) fnBody(n); else children(n).forEach(visit); };
+  visit(root);
+}
+
 function checkCaseLiterals(code: string, root: Node, found: GuardFinding[]): void {
   const visit = (n: Node): void => {
     if (n.type === "SwitchCase" && n.test !== null && n.consequent.length > 0) {
@@ -181,6 +232,7 @@ export function espruinoGuards(code: string): GuardFinding[] {
   const root = acorn.parse(code, { ecmaVersion: 5, sourceType: "script", locations: true }) as Node;
   const found: GuardFinding[] = [];
   checkHoisting(root, found);
+  checkVarsFirst(root, found);
   checkCaseLiterals(code, root, found);
   return found;
 }

@@ -99,7 +99,7 @@ export interface LinkBase extends Outbox {
   readonly setup: LinkSetup;
   /** generation of the current or last transport; events of other generations are stale */
   readonly gen: number;
-  /** bit per TimerKind (TIMER_BITS) that the shell holds pending for us */
+  /** a bit per TimerKind (1 << its index in TIMER_KINDS) that the shell holds pending for us */
   readonly timers: number;
   readonly rng: number;
   /** failed attempts since the link was last stable */
@@ -166,8 +166,8 @@ export type LinkState = Idle | Halted | Waiting | Connecting | Handshaking | Con
 
 export interface Step { state: LinkState; commands: Command[] }
 
+/** Every TimerKind; a kind's bit in LinkBase.timers is 1 << its index here (connect first: bit 1). */
 export const TIMER_KINDS: readonly TimerKind[] = ["connect", "ping", "rx", "stable", "token", "backoff", "closeGuard"];
-const TIMER_BITS: { [k: string]: number } = { connect: 1, ping: 2, rx: 4, stable: 8, token: 16, backoff: 32, closeGuard: 64 };
 
 /** Remote closes this soon after CONNACK, this many times in a row, mean another device has our identity. */
 export const DUPLICATE_AFTER = 3;
@@ -226,7 +226,7 @@ export function step(s: LinkState, e: LinkEvent, nowMs: number): Step {
   if (gen !== undefined && gen !== s.gen) return { state: s, commands: NO_COMMANDS };
   const n = Object.assign({}, s) as Draft;
   if (e.type === "timerFired") {
-    const bit = TIMER_BITS[e.kind];
+    const bit = 1 << TIMER_KINDS.indexOf(e.kind);
     if (!(n.timers & bit)) return { state: s, commands: NO_COMMANDS }; // cancelled or stale
     n.timers = n.timers & ~bit; // it fired: no longer pending
   }
@@ -399,18 +399,15 @@ function sameState(a: LinkState, b: Draft): boolean {
 }
 
 function setTimer(n: Draft, out: Command[], kind: TimerKind, ms: number): void {
-  const bit = TIMER_BITS[kind];
+  const bit = 1 << TIMER_KINDS.indexOf(kind);
   if (n.timers & bit) out.push({ type: "cancelTimer", kind: kind });
   out.push({ type: "startTimer", kind: kind, ms: ms < 0 ? 0 : ms > MAX_TIMER_MS ? MAX_TIMER_MS : Math.floor(ms) });
   n.timers = n.timers | bit;
 }
 
-/** Cancel every pending timer except those in `keep` (a TIMER_BITS mask). */
+/** Cancel every pending timer except those in `keep` (a mask of timer bits). */
 function clearTimers(n: Draft, out: Command[], keep: number): void {
-  for (let i = 0; i < TIMER_KINDS.length; i++) {
-    const k = TIMER_KINDS[i];
-    if (n.timers & TIMER_BITS[k] & ~keep) out.push({ type: "cancelTimer", kind: k });
-  }
+  for (let i = 0; i < TIMER_KINDS.length; i++) if (n.timers & (1 << i) & ~keep) out.push({ type: "cancelTimer", kind: TIMER_KINDS[i] });
   n.timers = n.timers & keep;
 }
 
@@ -419,7 +416,7 @@ interface Entry {
   text?: string;
   /** the backoff delay, for `waiting` */
   delayMs?: number;
-  /** timers that survive the change (a TIMER_BITS mask) */
+  /** timers that survive the change (a mask of timer bits) */
   keep?: number;
 }
 
@@ -571,7 +568,7 @@ function sendConnect(n: Draft, out: Command[], epochSec: number, nowMs: number):
   }, n.setup.alloc));
   if (n.kind !== "connecting") return; // the CONNECT could not be encoded: write closed the link
   // The connect timer keeps running: it bounds open + CONNACK together.
-  enter(n, out, "handshaking", "link.handshaking", { keep: TIMER_BITS.connect });
+  enter(n, out, "handshaking", "link.handshaking", { keep: 1 } /* connect's bit */);
   n.dec = EMPTY_DECODER;
   n.openedEpochSec = epochSec;
   n.tokenRenewAtMs = renewAtMs;

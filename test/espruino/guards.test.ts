@@ -31,6 +31,20 @@ describe("guard: no function used before its declaration (Espruino does not hois
   });
 });
 
+describe("guard: every var of a function is declared before its other statements (Espruino declares a var when its statement runs)", () => {
+  test("a var in a branch, assigned later outside it: what overwrote a module-level name on the device", () => {
+    assert.deepEqual(rules("var g = [1];\nfunction f(b) { if (b) { for (var g = 1; g < 2;) g++; } for (g = 5; g < 6;) g++; }"), ["varFirst@2:34"]);
+    assert.deepEqual(rules("var g = [1];\nfunction f(b) { var g; if (b) { for (g = 1; g < 2;) g++; } for (g = 5; g < 6;) g++; }"), []);
+  });
+
+  test("a var after a return, and one in a nested function's branch", () => {
+    assert.deepEqual(rules("function f() { x = 3; return 1; var x = 2; }"), ["varFirst@1:36"]);
+    assert.deepEqual(rules("function f() { if (a) return 1; var x = 2; return x; }"), [], "after a conditional return: never named before it");
+    assert.deepEqual(rules("var h = function () { var a = function () { if (q) var z = 1; }; };"), ["varFirst@1:55"]);
+    assert.deepEqual(rules('function f() { "use strict"; var a = 1, b = function () { var c; return c; }; return a + b(); }'), []);
+  });
+});
+
 describe("guard: no case clause whose first statement starts with a string or regex literal", () => {
   test("a literal-first comparison right after case X:", () => {
     assert.deepEqual(rules('switch (k) { case "a": "x" === y && f(); }'), ["caseLiteral@1:23"]);
@@ -44,7 +58,7 @@ describe("guard: no case clause whose first statement starts with a string or re
   });
 });
 
-test("the bundle linkguard build ships passes both guards", async () => {
+test("the bundle linkguard build ships passes every guard", async () => {
   const b = await espruinoBundle();
   assert.deepEqual(espruinoGuards(b.min), []);
 });

@@ -429,8 +429,11 @@ export function feed<P>(dec: DecoderState, chunk: Uint8Array, maxPacketBytes: nu
     filled += pos;
     mark.n = filled;
     if (filled < buf.length) return { dec: { buf: buf, filled: filled, offset: dec.offset, error: null, mark: mark }, packets: packets, error: null };
-    // buf holds exactly the framed packet: never null
-    const r = decodePacket(buf, 0, filled, maxPacketBytes, dec.offset, parse) as DecodeOk<P> | ProtocolError;
+    // buf holds exactly the packet, its fixed header checked when the array was made (below):
+    // the body starts after the last length byte (the one below 0x80)
+    let i = 1;
+    while (buf[i] >= 0x80) i++;
+    const r = parse(buf, buf[0], i + 1, filled, 1, dec.offset);
     if (r.ok === false) {
       // reported at the packet's own offset (below: at + pos)
       at = dec.offset;
@@ -440,11 +443,17 @@ export function feed<P>(dec: DecoderState, chunk: Uint8Array, maxPacketBytes: nu
       packets.push(r.packet);
     }
   }
-  // the rest of the chunk: whole packets decode in place
+  // the rest of the chunk: whole packets decode in place (decodePacket's steps, without its
+  // calls: this is every received packet's path)
   const end = chunk.length;
+  let size: number | ProtocolError = 0;
   while (pos < end && error === null) {
-    const r = decodePacket(chunk, pos, end, maxPacketBytes, at, parse);
-    if (r === null) break;
+    size = frame(chunk, pos, end, maxPacketBytes, at);
+    if (typeof size !== "number") { error = size; break; }
+    if (size === 0 || end - pos < size) break;
+    let i = pos + 1;
+    while (chunk[i] >= 0x80) i++;
+    const r = parse(chunk, chunk[pos], i + 1, pos + size, pos + 1, at);
     if (r.ok === false) error = r;
     else {
       packets.push(r.packet);
@@ -455,10 +464,9 @@ export function feed<P>(dec: DecoderState, chunk: Uint8Array, maxPacketBytes: nu
   if (error !== null) return { dec: { buf: EMPTY_BYTES, filled: 0, offset: at + pos, error: error, mark: NO_MARK }, packets: packets, error: error };
   if (pos === end) return { dec: { buf: EMPTY_BYTES, filled: 0, offset: at + end, error: null, mark: NO_MARK }, packets: packets, error: null };
   // an incomplete packet: an array of its own, at its whole size once its fixed header is
-  // complete, else the header's bytes so far (frame is no error here: decodePacket returned null)
-  const size = frame(chunk, pos, end, maxPacketBytes, at) as number;
+  // complete (size, from frame above), else the header's bytes so far (size 0)
   const rest = end - pos;
-  const own = new Uint8Array(size > 0 ? size : rest);
+  const own = new Uint8Array((size as number) > 0 ? (size as number) : rest);
   own.set(chunk.subarray(pos, end), 0);
   return { dec: { buf: own, filled: rest, offset: at + pos, error: null, mark: { n: rest } }, packets: packets, error: null };
 }

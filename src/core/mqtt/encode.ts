@@ -35,19 +35,13 @@ export type Alloc = (n: number) => Uint8Array;
 /** An encoded packet, or why it cannot be encoded. */
 export type Encoded = Uint8Array | ProtocolError;
 
-function fixed2(b0: number): Uint8Array {
-  const b = new Uint8Array(2);
-  b[0] = b0;
-  return b;
-}
-
 /**
  * Shared constant packets for the hot paths. Typed arrays with elements cannot be frozen
  * (engines throw), so these are typed read-only: never write into them.
  */
-export const PINGREQ_BYTES: Readonly<Uint8Array> = fixed2(PINGREQ << 4);
-export const PINGRESP_BYTES: Readonly<Uint8Array> = fixed2(PINGRESP << 4);
-export const DISCONNECT_BYTES: Readonly<Uint8Array> = fixed2(DISCONNECT << 4);
+export const PINGREQ_BYTES: Readonly<Uint8Array> = new Uint8Array([PINGREQ << 4, 0]);
+export const PINGRESP_BYTES: Readonly<Uint8Array> = new Uint8Array([PINGRESP << 4, 0]);
+export const DISCONNECT_BYTES: Readonly<Uint8Array> = new Uint8Array([DISCONNECT << 4, 0]);
 
 /** A packet identifier is an integer in 1..65535 (§2.3.1; no Number.isInteger on Espruino). */
 function badId(id: number): boolean {

@@ -39,10 +39,6 @@ function text(err: any): string {
   return String(err && err.message !== undefined ? err.message : err);
 }
 
-/** What an error says beyond "error": that mbedTLS could not use the CA ("mbedtls_x509_crt_parse of 'ca'"). */
-function sawIn(m: string, tls: boolean): number {
-  return tls && m.indexOf("'ca'") >= 0 ? SAW_ERROR | SAW_CA : SAW_ERROR;
-}
 
 /** The one socket: generation-aware, reporting to the runner it was opened for. */
 export function espruinoTransport(ca?: string): Transport {
@@ -70,7 +66,8 @@ export function espruinoTransport(ca?: string): Transport {
     } catch (err) {
       const m = text(err);
       // atob threw: the CA is not base64; otherwise what the message says; reported on a fresh turn
-      const s = tls && ca && opts.ca === undefined ? SAW_ERROR | SAW_CA : sawIn(m, tls);
+      // (what an error says beyond "error": that mbedTLS could not use the CA, "mbedtls_x509_crt_parse of 'ca'")
+      const s = tls && (ca && opts.ca === undefined || m.indexOf("'ca'") >= 0) ? SAW_ERROR | SAW_CA : SAW_ERROR;
       setTimeout(to, 0, { type: "transportClosed", gen: gen, cause: closeCause(s, tls), detail: m });
       return;
     }
@@ -83,7 +80,7 @@ export function espruinoTransport(ca?: string): Transport {
     k.on("error", function (err: any) {
       if (sock !== k) return;
       detail = text(err);
-      seen |= sawIn(detail, tls);
+      seen |= tls && detail.indexOf("'ca'") >= 0 ? SAW_ERROR | SAW_CA : SAW_ERROR;
     });
     k.on("close", function () {
       if (sock !== k) return;
@@ -98,8 +95,9 @@ export function espruinoTransport(ca?: string): Transport {
   }
 
   function close(gen: number): void {
-    if (sock === null || gen !== sockGen) return; // gone: its close is delivered or on its way
+    // declared first: Espruino declares a var only when its statement runs (guards-espruino.ts)
     let why = "no close event after end()";
+    if (sock === null || gen !== sockGen) return; // gone: its close is delivered or on its way
     if (!(seen & SAW_ASKED)) {
       seen |= SAW_ASKED;
       try { sock.end(); return; } catch (e) { why = "end() threw: " + text(e); }
@@ -157,8 +155,9 @@ function espruinoStorage(file: string): Storage {
   let saved = "";
   return {
     load: function () {
+      let d: any; // declared outside the try: see close() above
       try {
-        const d = require("Storage").readJSON(file, true);
+        d = require("Storage").readJSON(file, true);
         if (d && typeof d.attempt === "number") {
           saved = d.attempt + "|" + d.lastError;
           return { attempt: d.attempt, lastError: String(d.lastError) };
