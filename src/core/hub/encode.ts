@@ -65,10 +65,11 @@ export function percentDecode(s: string): string | null {
   const n = s.length;
   let run: Uint8Array | null = null;
   while (i < n) {
-    if (s.charCodeAt(i) !== 37) { // not "%"
-      out += s.charAt(i);
-      i++;
-      continue;
+    if (s.charCodeAt(i) !== 37) { // not "%": everything up to the next one, as it is
+      const j = s.indexOf("%", i);
+      out += j < 0 ? s.substring(i) : s.substring(i, j);
+      if (j < 0) break;
+      i = j;
     }
     // a run of %XX holds at most n / 3 bytes
     if (run === null) run = new Uint8Array((n / 3) | 0);
