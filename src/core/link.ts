@@ -628,11 +628,11 @@ function renewToken(n: Draft, out: Command[]): void {
 
 function linkPacket(n: Draft, out: Command[], p: ServerPacket): void {
   switch (p.type) {
-    case "pingresp":
-      return;
-    case "puback":
+    case "puback": // first: one for every QoS 1 message
       if (acknowledge(n, p.packetId, out)) pump(n, out);
       else close(n, out, { code: "protocol.unknownPacketId", text: "PUBACK " + p.packetId, next: "drop" });
+      return;
+    case "pingresp":
       return;
     case "suback":
       if (p.packetId !== n.subId) { close(n, out, { code: "protocol.unexpected", text: "SUBACK " + p.packetId + " without a SUBSCRIBE", next: "drop" }); return; }
@@ -672,6 +672,7 @@ function accept(n: Draft, out: Command[], msg: Outbound): void {
 /** Send queued messages while the in-flight window has room. */
 function pump(n: Draft, out: Command[]): void {
   const q = n.queue;
+  if (q.length === 0) return;
   let i = 0;
   while (i < q.length && n.kind === "connected" && (q[i].qos === 0 || n.inflight.length < MAX_INFLIGHT)) {
     send(n, out, q[i]);

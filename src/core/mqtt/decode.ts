@@ -285,20 +285,21 @@ function misdirected(type: number): MisdirectedPacket {
 /** What a client accepts: the body of what a server sends; a client-to-server type is only named. */
 export function fromServer(buf: Uint8Array, b0: number, p: number, pEnd: number, lenAt: number, base: number): DecodeOk<ServerPacket> | ProtocolError {
   const type = b0 >> 4;
+  // most frequent first: a PUBACK for every telemetry message, then PUBLISH (cloud-to-device)
   switch (type) {
+    case PUBACK:
+    case UNSUBACK: {
+      const packetId = (buf[p] << 8) | buf[p + 1];
+      if (packetId === 0) return err("mqtt.badPacketId", base + p);
+      return { ok: true, packet: type === PUBACK ? { type: "puback", packetId: packetId } : { type: "unsuback", packetId: packetId }, next: pEnd };
+    }
+    case PUBLISH:
+      return decodePublish(buf, b0, p, pEnd, base);
     case CONNACK: {
       // §3.2.2.1: bits 7-1 of the acknowledge flags are reserved
       const f = buf[p];
       if ((f & 0xfe) !== 0) return err("mqtt.badConnackFlags", base + p);
       return ok<ServerPacket>({ type: "connack", sessionPresent: f === 1, returnCode: buf[p + 1] }, pEnd);
-    }
-    case PUBLISH:
-      return decodePublish(buf, b0, p, pEnd, base);
-    case PUBACK:
-    case UNSUBACK: {
-      const packetId = u16At(buf, p);
-      if (packetId === 0) return err("mqtt.badPacketId", base + p);
-      return ok<ServerPacket>(type === PUBACK ? { type: "puback", packetId: packetId } : { type: "unsuback", packetId: packetId }, pEnd);
     }
     case SUBACK:
       return decodeSuback(buf, p, pEnd, lenAt, base);
