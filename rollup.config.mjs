@@ -92,17 +92,21 @@ export function espruinoBuild(outDir) {
       {
         file: join(outDir, "linkguard.min.js"), format: "iife", strict: false,
         plugins: [terser({
-          ecma: 5, compress: { passes: 3, ecma: 5, pure_getters: true, unsafe_arrows: false, lhs_constants: false, hoist_vars: true }, format: { ecma: 5, comments: false },
-          // hoist_vars: every var first in its function: Espruino declares a var only when its
-          // statement runs, so a var in a branch not taken left the name to the outer scope, and
-          // an assignment then overwrote a module-level variable (the minifier reuses short names;
-          // src/bundle/guards-espruino.ts checks the output)
+          ecma: 5, compress: { passes: 3, ecma: 5, pure_getters: true, unsafe_arrows: false, lhs_constants: false }, format: { ecma: 5, comments: false },
           // lhs_constants: false keeps `x === "lit"` as written: Espruino 2v29 reads a string literal
           // that starts a case clause as empty (src/bundle/guards-espruino.ts checks the output)
           // builtins: names such as "type" or "kind" are DOM properties, which terser otherwise
           // never shortens; the list above is explicit, so nothing else is touched
           // pure_getters: no getters anywhere in the bundle, so an unused property read may go
           mangle: { toplevel: true, properties: { builtins: true, regex: new RegExp("^(" + ESPRUINO_MANGLED_PROPS.join("|") + ")$") } },
+        }), terser({
+          // then every var first in its function (hoist_vars, and nothing else): Espruino declares a
+          // var only when its statement runs, so a var in a branch not taken left the name to the
+          // outer scope, and an assignment then overwrote a module-level variable (the minifier
+          // reuses short names; src/bundle/guards-espruino.ts checks the output). A pass of its own:
+          // in the first, hoisting would stop terser inlining module-level constants (CONNECT = 1,
+          // ...), and each would stay a variable, JsVars at rest on the device.
+          ecma: 5, compress: { defaults: false, hoist_vars: true }, mangle: false, format: { ecma: 5, comments: false },
         })],
       },
     ],

@@ -39,7 +39,7 @@ try {
   await bundle.close();
   const rows = [];
   for (const [id, m] of Object.entries(output[0].modules)) {
-    const r = await minify(m.code, { ecma: 5, compress: { passes: 3, pure_getters: true, unused: false, hoist_vars: true }, mangle: { toplevel: true, properties: props }, toplevel: false });
+    const r = await minify(m.code, { ecma: 5, compress: { passes: 3, pure_getters: true, unused: false }, mangle: { toplevel: true, properties: props }, toplevel: false });
     rows.push([id.slice(rc.ROOT.length + 1), Buffer.byteLength(r.code)]);
   }
   rows.sort((a, b) => b[1] - a[1]);
