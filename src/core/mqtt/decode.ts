@@ -105,7 +105,7 @@ function readTopic(buf: Uint8Array, p: number, pEnd: number, base: number): stri
   if (typeof s !== "string") return s;
   if (s.length === 0) return err("mqtt.badTopic", base + p);
   // two native searches on the happy path; the bytes are scanned for the offset only when one is there
-  if (s.indexOf("#") >= 0 || s.indexOf("+") >= 0) return err("mqtt.badTopic", base + wildcardAt(buf, p + 2, strEnd(buf, p)));
+  if (s.indexOf("#") >= 0 || s.indexOf("+") >= 0) return err("mqtt.badTopic", base + wildcardAt(buf, p + 2, p + 2 + ((buf[p] << 8) | buf[p + 1])));
   return s;
 }
 
@@ -193,16 +193,16 @@ function decodeConnect(buf: Uint8Array, p: number, pEnd: number, base: number): 
 function decodePublish(buf: Uint8Array, b0: number, p: number, pEnd: number, base: number): DecodeOk<ServerPacket> | ProtocolError {
   const topic = readTopic(buf, p, pEnd, base);
   if (typeof topic !== "string") return topic;
-  p = strEnd(buf, p);
+  p = p + 2 + ((buf[p] << 8) | buf[p + 1]);
   const qos = (b0 >> 1) & 3;
   let packetId = 0;
   if (qos > 0) {
     if (pEnd - p < 2) return truncated(p, pEnd, base);
-    packetId = u16At(buf, p);
+    packetId = ((buf[p] << 8) | buf[p + 1]);
     if (packetId === 0) return err("mqtt.badPacketId", base + p);
     p += 2;
   }
-  return ok<ServerPacket>({
+  return { ok: true, packet: {
     type: "publish",
     topic: topic,
     payload: buf.subarray(p, pEnd),
@@ -210,7 +210,7 @@ function decodePublish(buf: Uint8Array, b0: number, p: number, pEnd: number, bas
     dup: (b0 & 8) !== 0,
     retain: (b0 & 1) !== 0,
     packetId: packetId,
-  }, pEnd);
+  }, next: pEnd };
 }
 
 /**
@@ -219,7 +219,7 @@ function decodePublish(buf: Uint8Array, b0: number, p: number, pEnd: number, bas
  */
 function listId(buf: Uint8Array, p: number, pEnd: number, lenAt: number, base: number): number | ProtocolError {
   if (pEnd - p < 2) return truncated(p, pEnd, base);
-  const packetId = u16At(buf, p);
+  const packetId = ((buf[p] << 8) | buf[p + 1]);
   if (packetId === 0) return err("mqtt.badPacketId", base + p);
   if (p + 2 === pEnd) return err("mqtt.emptySubscription", base + lenAt);
   return packetId;
@@ -268,7 +268,7 @@ function decodeSuback(buf: Uint8Array, p: number, pEnd: number, lenAt: number, b
     if (c !== 0 && c !== 1 && c !== 2 && c !== 0x80) return err("mqtt.badGranted", base + p);
     granted.push(c);
   }
-  return ok<ServerPacket>({ type: "suback", packetId: packetId, granted: granted }, pEnd);
+  return { ok: true, packet: { type: "suback", packetId: packetId, granted: granted }, next: pEnd };
 }
 
 /**
@@ -299,14 +299,14 @@ export function fromServer(buf: Uint8Array, b0: number, p: number, pEnd: number,
       // §3.2.2.1: bits 7-1 of the acknowledge flags are reserved
       const f = buf[p];
       if ((f & 0xfe) !== 0) return err("mqtt.badConnackFlags", base + p);
-      return ok<ServerPacket>({ type: "connack", sessionPresent: f === 1, returnCode: buf[p + 1] }, pEnd);
+      return { ok: true, packet: { type: "connack", sessionPresent: f === 1, returnCode: buf[p + 1] }, next: pEnd };
     }
     case SUBACK:
       return decodeSuback(buf, p, pEnd, lenAt, base);
     case PINGRESP:
-      return ok<ServerPacket>({ type: "pingresp" }, pEnd);
+      return { ok: true, packet: { type: "pingresp" }, next: pEnd };
     default:
-      return ok<ServerPacket>(misdirected(type), pEnd);
+      return { ok: true, packet: misdirected(type), next: pEnd };
   }
 }
 

@@ -134,20 +134,20 @@ function expired(ids: { [kind: string]: any }, kind: TimerKind, report: Report):
 /** One setTimeout per kind; clearTimeout only with an id setTimeout returned. */
 function espruinoTimers(): Timers {
   const ids: { [kind: string]: any } = {};
-  function cancel(kind: TimerKind): void {
-    const id = ids[kind];
-    if (id !== undefined) {
-      ids[kind] = undefined;
-      clearTimeout(id);
-    }
-  }
-  return {
+  const t: Timers = {
     start: function (kind: TimerKind, ms: number, report: Report) {
-      cancel(kind);
+      t.cancel(kind);
       ids[kind] = setTimeout(expired, ms, ids, kind, report);
     },
-    cancel: cancel,
+    cancel: function (kind: TimerKind) {
+      const id = ids[kind];
+      if (id !== undefined) {
+        ids[kind] = undefined;
+        clearTimeout(id);
+      }
+    },
   };
+  return t;
 }
 
 /** The record in one Storage file, written only when it changes (flash wear). */

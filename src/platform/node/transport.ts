@@ -1,13 +1,13 @@
 // The node transport (core/ports.ts Transport): node:tls (TLS 1.2+, certificate verification
 // always on), or node:net for plaintext (the validator allows `tls: false` to loopback hosts only).
 //
-// Every socket ends in exactly ONE `closed(gen, cause, detail)`, delivered from the socket's
+// Every socket ends in exactly ONE transportClosed report (gen, cause, detail), from the socket's
 // 'close' event, that is, after the socket is really gone; the cause is closeCause (../runner.ts)
 // of what the socket showed. What it can observe: 'connect' (TCP), 'secureConnect' (the
 // handshake), 'data', 'end' (EOF), 'error' with OpenSSL's or Node's code, so a rejected
 // certificate is named (CERT_CODES: "cert"); a reset during the handshake means TCP was reached.
 // What it cannot: nothing needed is missing. close(gen) is destroy(), after which 'close' always
-// follows, so this transport never reports closeFailed. The first detail seen is kept.
+// follows, so this transport never reports transportCloseFailed. The first detail seen is kept.
 
 import { connect as netConnect, isIP, Socket } from "node:net";
 import { checkServerIdentity, connect as tlsConnect, PeerCertificate } from "node:tls";
