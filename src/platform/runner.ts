@@ -78,10 +78,8 @@ export function runner(o: RunnerOptions): Runner {
   /** the generation last opened and not reported closed: closed if a step fails */
   let live = 0;
 
-  function fault(code: string, why: string): void {
-    const f = o.onFault || (o.app && o.app.onLog);
-    try { if (f) f(code, why); } catch (x) { /* the report itself must not throw */ }
-  }
+  /** where a fault caught at the edge is said; the saying itself must not throw */
+  const fault = o.onFault || (o.app && o.app.onLog) || function () { /* nobody listens */ };
 
   function post(e: LinkEvent | PortEvent): void {
     if (e.type === "transportOpened") {
@@ -104,7 +102,7 @@ export function runner(o: RunnerOptions): Runner {
           // the one before it. A live transport is closed, so the link backs off and reconnects
           // instead of waiting for bytes whose meaning it never learnt; its close is reported
           // as the transport sees it.
-          fault("shell.stepFailed", ev.type + ": " + String(x));
+          try { fault("shell.stepFailed", ev.type + ": " + String(x)); } catch (y) { /* see fault */ }
           if (live !== 0) tr.close(live);
           continue;
         }
@@ -124,7 +122,7 @@ export function runner(o: RunnerOptions): Runner {
             }
           } catch (x) {
             // an application callback or the platform threw: say so, run the rest
-            fault("shell.exception", c.type + ": " + String(x));
+            try { fault("shell.exception", c.type + ": " + String(x)); } catch (y) { /* see fault */ }
           }
         }
       }
