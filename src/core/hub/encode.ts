@@ -5,15 +5,9 @@
 // surrogate into U+FFFD, as TextEncoder does, and percent-decoding reads with the strict
 // decoder's variant that accepts U+0000, since "%00" decodes as decodeURIComponent does.
 
-import { readUtf8WithNul, utf8Length, writeUtf8 } from "../mqtt/utf8.js";
+import { decodeUtf8, utf8Length, writeUtf8 } from "../mqtt/utf8.js";
 
 const HEX = "0123456789ABCDEF";
-
-/** RFC 3986 unreserved plus the marks encodeURIComponent leaves alone: A-Z a-z 0-9 - _ . ! ~ * ' ( ) */
-function isUnreservedMark(c: number): boolean {
-  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) ||
-    c === 45 || c === 95 || c === 46 || c === 33 || c === 126 || c === 42 || c === 39 || c === 40 || c === 41;
-}
 
 /** s's UTF-8 bytes, unreserved ones as themselves and the rest as %XX; `strict` also encodes ! ' ( ) * */
 function encodeBytes(s: string, strict: boolean): string {
@@ -23,7 +17,10 @@ function encodeBytes(s: string, strict: boolean): string {
   for (let i = 0; i < bytes.length; i++) {
     const c = bytes[i];
     if (strict && c === 42) out += "%2a";
-    else if (isUnreservedMark(c) && !(strict && (c === 33 || c === 39 || c === 40 || c === 41))) out += String.fromCharCode(c);
+    // RFC 3986 unreserved plus the marks encodeURIComponent leaves alone: A-Z a-z 0-9 - _ . ! ~ * ' ( ),
+    // less ! ' ( ) when strict
+    else if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 || c === 95 || c === 46 || c === 126 || c === 42 ||
+      (!strict && (c === 33 || c === 39 || c === 40 || c === 41))) out += String.fromCharCode(c);
     else out += "%" + HEX.charAt(c >>> 4) + HEX.charAt(c & 15);
   }
   return out;
@@ -82,8 +79,8 @@ export function percentDecode(s: string): string | null {
       run[count++] = (hi << 4) | lo;
       i += 3;
     }
-    const text = readUtf8WithNul(run, 0, count);
-    if (text === null) return null;
+    const text = decodeUtf8(run, 0, count, true);
+    if (typeof text !== "string") return null;
     out += text;
   }
   return out;

@@ -34,12 +34,6 @@ export function encodePropertyBag(bag: PropertyBag): string {
   return out;
 }
 
-/** bag[k] = v, even for "__proto__" (which plain assignment would treat as the prototype) */
-function setOwn(bag: PropertyBag, k: string, v: string): void {
-  if (k === "__proto__") Object.defineProperty(bag, k, { value: v, enumerable: true, writable: true, configurable: true });
-  else bag[k] = v;
-}
-
 /**
  * The inverse of encodePropertyBag. A leading "?" is skipped, empty segments are ignored,
  * a segment without "=" is a key with the value "", the last of repeated keys wins.
@@ -57,7 +51,9 @@ export function decodePropertyBag(s: string): PropertyBag | null {
     const k = percentDecode(eq < 0 ? part : part.substring(0, eq));
     const v = eq < 0 ? "" : percentDecode(part.substring(eq + 1));
     if (k === null || v === null) return null;
-    setOwn(bag, k, v);
+    // bag[k] = v, even for "__proto__" (which plain assignment would treat as the prototype)
+    if (k === "__proto__") Object.defineProperty(bag, k, { value: v, enumerable: true, writable: true, configurable: true });
+    else bag[k] = v;
   }
   return bag;
 }

@@ -17,7 +17,7 @@
 // a chunk: its array is its own.
 
 import {
-  Packet, ProtocolError, ConnectPacket, ServerPacket, MisdirectedPacket, protocolError,
+  Packet, ProtocolError, ConnectPacket, ServerPacket, protocolError,
   CONNECT, CONNACK, PUBLISH, PUBACK, SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK, PINGREQ, PINGRESP,
 } from "./packet.js";
 import { decodeUtf8 } from "./utf8.js";
@@ -277,11 +277,6 @@ function decodeSuback(buf: Uint8Array, p: number, pEnd: number, lenAt: number, b
  */
 export type BodyParser<P> = (buf: Uint8Array, b0: number, p: number, pEnd: number, lenAt: number, base: number) => DecodeOk<P> | ProtocolError;
 
-/** The name of a client-to-server packet type. */
-function misdirected(type: number): MisdirectedPacket {
-  return { type: type === CONNECT ? "connect" : type === SUBSCRIBE ? "subscribe" : type === UNSUBSCRIBE ? "unsubscribe" : type === PINGREQ ? "pingreq" : "disconnect" };
-}
-
 /** What a client accepts: the body of what a server sends; a client-to-server type is only named. */
 export function fromServer(buf: Uint8Array, b0: number, p: number, pEnd: number, lenAt: number, base: number): DecodeOk<ServerPacket> | ProtocolError {
   const type = b0 >> 4;
@@ -306,7 +301,8 @@ export function fromServer(buf: Uint8Array, b0: number, p: number, pEnd: number,
     case PINGRESP:
       return { ok: true, packet: { type: "pingresp" }, next: pEnd };
     default:
-      return { ok: true, packet: misdirected(type), next: pEnd };
+      // a client-to-server type, named, its body unread
+      return { ok: true, packet: { type: type === CONNECT ? "connect" : type === SUBSCRIBE ? "subscribe" : type === UNSUBSCRIBE ? "unsubscribe" : type === PINGREQ ? "pingreq" : "disconnect" }, next: pEnd };
   }
 }
 
