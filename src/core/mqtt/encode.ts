@@ -99,16 +99,13 @@ function strBytes(s: string): number {
   return n > MAX_STRING_BYTES ? -1 : n;
 }
 
-// codes more than one check returns (errors.ts describes every code)
-const STRING_TOO_LONG = "mqtt.stringTooLong";
-const ID_RANGE = "mqtt.packetIdRange";
-const BAD_QOS = "mqtt.badQos";
-const EMPTY_LIST = "mqtt.emptySubscription";
-const TOO_LONG = "mqtt.lengthTooLong";
+// error codes (errors.ts describes every one) are written out where they are returned: a
+// module-level constant would be a
+// variable at rest on Espruino (JsVars); a literal stays in the code (flash)
 
 /** The error for a topic or filter whose strBytes is n (0: empty, §4.7.3; -1: too long). */
 function topicError(n: number, at: number): ProtocolError {
-  return protocolError(n === 0 ? "mqtt.badTopic" : STRING_TOO_LONG, at);
+  return protocolError(n === 0 ? "mqtt.badTopic" : "mqtt.stringTooLong", at);
 }
 
 /**
@@ -122,27 +119,27 @@ export function encodeConnect(p: ConnectPacket, alloc?: Alloc): Encoded {
   // protocol name (2 + 4), level, flags, keepalive, then the client id
   let rem = 10;
   let n = strBytes(p.clientId);
-  if (n < 0) return protocolError(STRING_TOO_LONG, 1 + rem);
+  if (n < 0) return protocolError("mqtt.stringTooLong", 1 + rem);
   rem += 2 + n;
   const w = p.will;
   if (w !== undefined) {
-    if (w.qos !== 0 && w.qos !== 1) return protocolError(w.qos === 2 ? "mqtt.unsupportedQos" : BAD_QOS, 8);
+    if (w.qos !== 0 && w.qos !== 1) return protocolError(w.qos === 2 ? "mqtt.unsupportedQos" : "mqtt.badQos", 8);
     n = strBytes(w.topic);
     if (n <= 0) return topicError(n, 1 + rem);
     rem += 2 + n;
     n = w.payload.length;
-    if (n > MAX_STRING_BYTES) return protocolError(STRING_TOO_LONG, 1 + rem);
+    if (n > MAX_STRING_BYTES) return protocolError("mqtt.stringTooLong", 1 + rem);
     rem += 2 + n;
   }
   if (p.username !== undefined) {
     n = strBytes(p.username);
-    if (n < 0) return protocolError(STRING_TOO_LONG, 1 + rem);
+    if (n < 0) return protocolError("mqtt.stringTooLong", 1 + rem);
     rem += 2 + n;
   }
   if (p.password !== undefined) {
     if (p.username === undefined) return protocolError("mqtt.badConnectFlags", 8);
     n = strBytes(p.password);
-    if (n < 0) return protocolError(STRING_TOO_LONG, 1 + rem);
+    if (n < 0) return protocolError("mqtt.stringTooLong", 1 + rem);
     rem += 2 + n;
   }
   // at most 10 + 5 x 65,537 bytes: far inside §2.2.3's limit
@@ -190,13 +187,13 @@ export function encodeConnack(p: ConnackPacket): Encoded {
  */
 export function encodePublish(p: PublishPacket, alloc?: Alloc): Encoded {
   const q = p.qos;
-  if (q !== 0 && q !== 1 && q !== 2) return protocolError(BAD_QOS, 0);
+  if (q !== 0 && q !== 1 && q !== 2) return protocolError("mqtt.badQos", 0);
   if (q === 0 && p.dup) return protocolError("mqtt.reservedFlags", 0);
   const n = strBytes(p.topic);
   if (n <= 0) return topicError(n, 1);
-  if (q > 0 && badId(p.packetId)) return protocolError(ID_RANGE, 3 + n);
+  if (q > 0 && badId(p.packetId)) return protocolError("mqtt.packetIdRange", 3 + n);
   const rem = 2 + n + (q > 0 ? 2 : 0) + p.payload.length;
-  if (rem > MAX_REMAINING_LENGTH) return protocolError(TOO_LONG, 1);
+  if (rem > MAX_REMAINING_LENGTH) return protocolError("mqtt.lengthTooLong", 1);
   const buf = packetBuffer((PUBLISH << 4) | (p.dup ? 8 : 0) | (q << 1) | (p.retain ? 1 : 0), rem, alloc);
   let pos = writeStr(p.topic, buf, buf.length - rem);
   if (q > 0) pos = writeU16(p.packetId, buf, pos);
@@ -206,7 +203,7 @@ export function encodePublish(p: PublishPacket, alloc?: Alloc): Encoded {
 
 /** A packet of a packet id alone: PUBACK (§3.4) and UNSUBACK (§3.11). */
 function idOnly(b0: number, packetId: number): Encoded {
-  if (badId(packetId)) return protocolError(ID_RANGE, 1);
+  if (badId(packetId)) return protocolError("mqtt.packetIdRange", 1);
   const buf = packetBuffer(b0, 2, undefined);
   writeU16(packetId, buf, 2);
   return buf;
@@ -227,20 +224,20 @@ export function encodeUnsuback(packetId: number): Encoded {
  * 65,535 bytes, with QoS 0..2.
  */
 export function encodeSubscribe(p: SubscribePacket, alloc?: Alloc): Encoded {
-  if (badId(p.packetId)) return protocolError(ID_RANGE, 1);
+  if (badId(p.packetId)) return protocolError("mqtt.packetIdRange", 1);
   const subs = p.subscriptions;
-  if (subs.length === 0) return protocolError(EMPTY_LIST, 1);
+  if (subs.length === 0) return protocolError("mqtt.emptySubscription", 1);
   // §3.8.2-3.8.3: packet id, then each filter as a length-prefixed string and its QoS byte
   let rem = 2;
   for (let i = 0; i < subs.length; i++) {
     const n = strBytes(subs[i].topic);
     if (n <= 0) return topicError(n, 1 + rem);
     const q = subs[i].qos;
-    if (q !== 0 && q !== 1 && q !== 2) return protocolError(BAD_QOS, 3 + rem + n);
+    if (q !== 0 && q !== 1 && q !== 2) return protocolError("mqtt.badQos", 3 + rem + n);
     rem += 3 + n;
   }
   // at most 2 + 65,538 bytes a filter
-  if (rem > MAX_REMAINING_LENGTH) return protocolError(TOO_LONG, 1);
+  if (rem > MAX_REMAINING_LENGTH) return protocolError("mqtt.lengthTooLong", 1);
   // §3.8.1: SUBSCRIBE carries fixed flags 0b0010
   const buf = packetBuffer((SUBSCRIBE << 4) | 2, rem, alloc);
   let pos = writeU16(p.packetId, buf, buf.length - rem);
@@ -253,14 +250,14 @@ export function encodeSubscribe(p: SubscribePacket, alloc?: Alloc): Encoded {
 
 /** SUBACK (§3.9). Checks: a packet id, at least one return code, each 0, 1, 2 or 0x80. */
 export function encodeSuback(p: SubackPacket, alloc?: Alloc): Encoded {
-  if (badId(p.packetId)) return protocolError(ID_RANGE, 1);
+  if (badId(p.packetId)) return protocolError("mqtt.packetIdRange", 1);
   const g = p.granted;
-  if (g.length === 0) return protocolError(EMPTY_LIST, 1);
+  if (g.length === 0) return protocolError("mqtt.emptySubscription", 1);
   for (let i = 0; i < g.length; i++) {
     const c = g[i];
     if (c !== 0 && c !== 1 && c !== 2 && c !== 0x80) return protocolError("mqtt.badGranted", 3 + i);
   }
-  if (2 + g.length > MAX_REMAINING_LENGTH) return protocolError(TOO_LONG, 1);
+  if (2 + g.length > MAX_REMAINING_LENGTH) return protocolError("mqtt.lengthTooLong", 1);
   const buf = packetBuffer(SUBACK << 4, 2 + g.length, alloc);
   let pos = writeU16(p.packetId, buf, buf.length - 2 - g.length);
   for (let i = 0; i < g.length; i++) buf[pos++] = g[i];
@@ -269,16 +266,16 @@ export function encodeSuback(p: SubackPacket, alloc?: Alloc): Encoded {
 
 /** UNSUBSCRIBE (§3.10). Checks: a packet id, at least one filter, each non-empty and at most 65,535 bytes. */
 export function encodeUnsubscribe(p: UnsubscribePacket, alloc?: Alloc): Encoded {
-  if (badId(p.packetId)) return protocolError(ID_RANGE, 1);
+  if (badId(p.packetId)) return protocolError("mqtt.packetIdRange", 1);
   const t = p.topics;
-  if (t.length === 0) return protocolError(EMPTY_LIST, 1);
+  if (t.length === 0) return protocolError("mqtt.emptySubscription", 1);
   let rem = 2;
   for (let i = 0; i < t.length; i++) {
     const n = strBytes(t[i]);
     if (n <= 0) return topicError(n, 1 + rem);
     rem += 2 + n;
   }
-  if (rem > MAX_REMAINING_LENGTH) return protocolError(TOO_LONG, 1);
+  if (rem > MAX_REMAINING_LENGTH) return protocolError("mqtt.lengthTooLong", 1);
   // §3.10.1: UNSUBSCRIBE carries fixed flags 0b0010
   const buf = packetBuffer((UNSUBSCRIBE << 4) | 2, rem, alloc);
   let pos = writeU16(p.packetId, buf, buf.length - rem);
