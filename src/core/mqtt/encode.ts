@@ -99,9 +99,9 @@ function strBytes(s: string): number {
   return n > MAX_STRING_BYTES ? -1 : n;
 }
 
-// error codes (errors.ts describes every one) are written out where they are returned: a
-// module-level constant would be a
-// variable at rest on Espruino (JsVars); a literal stays in the code (flash)
+// Error codes (errors.ts describes every one) are written out where they are returned: a
+// module-level constant would be a variable at rest on Espruino (JsVars); a literal stays in
+// the code (flash).
 
 /** The error for a topic or filter whose strBytes is n (0: empty, §4.7.3; -1: too long). */
 function topicError(n: number, at: number): ProtocolError {
