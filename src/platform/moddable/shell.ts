@@ -24,7 +24,7 @@ import { Socket } from "socket";
 import SecureSocket from "securesocket";
 import Preference from "preference";
 import Time from "time";
-import { createLink } from "../../core/link.js";
+import { createLink, TIMER_KINDS } from "../../core/link.js";
 import { seedFrom } from "../../core/rand.js";
 import type { Persisted, TimerKind } from "../../core/link.js";
 import type { DeviceConfig } from "../../core/config.js";
@@ -179,6 +179,21 @@ export function moddableTransport(ca?: ArrayBuffer | HostBuffer): Transport {
 
 function moddableTimers(): Timers {
   const timers: { [kind: string]: Timer | undefined } = {};
+  let report: Report;
+  /**
+   * A timer's expiry: one function for every timer (Timer.set hands it the timer it returned,
+   * modules/base/timer/modTimer.c), not a closure each in RAM while it is pending.
+   */
+  function expired(t: Timer): void {
+    for (let i = 0; i < TIMER_KINDS.length; i++) {
+      const k = TIMER_KINDS[i];
+      if (timers[k] === t) {
+        timers[k] = undefined;
+        report({ type: "timerFired", kind: k });
+        return;
+      }
+    }
+  }
   function cancel(kind: TimerKind): void {
     const t = timers[kind];
     if (t !== undefined) {
@@ -187,12 +202,10 @@ function moddableTimers(): Timers {
     }
   }
   return {
-    start(kind: TimerKind, ms: number, report: Report) {
+    start(kind: TimerKind, ms: number, to: Report) {
       cancel(kind);
-      timers[kind] = Timer.set(() => {
-        timers[kind] = undefined;
-        report({ type: "timerFired", kind: kind });
-      }, ms);
+      report = to;
+      timers[kind] = Timer.set(expired, ms);
     },
     cancel: cancel,
   };
