@@ -4,7 +4,8 @@
 //
 // The whole run (no substring) runs the fast suites (unit/ property/ model/ diff/) first, with
 // node's coverage, and fails when the core's (build/src/core/**/*.js) line or branch coverage
-// falls under the floor below (scripts/coverage-reporter.mjs sums it); then the other suites.
+// falls under the floor below (scripts/coverage-reporter.mjs sums it); then the other suites,
+// the real-engine ones first.
 import { readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -39,9 +40,9 @@ function sayAbsent() {
   }
 }
 
-function run(list, extra) {
+function run(list, extra, concurrency = 2) {
   if (list.length === 0) return 0;
-  const r = spawnSync(process.execPath, [...extra, "--test", "--test-concurrency=2", ...list], { stdio: "inherit" });
+  const r = spawnSync(process.execPath, [...extra, "--test", "--test-concurrency=" + concurrency, ...list], { stdio: "inherit" });
   return r.status ?? 1;
 }
 
@@ -71,7 +72,12 @@ let status, gate = null;
 if (filters.length === 0) {
   const fast = files.filter((f) => FAST.some((d) => f.includes(d)));
   [status, gate] = runWithCoverage(fast);
-  const rest = run(files.filter((f) => fast.indexOf(f) < 0), []);
+  // The real-engine suites first, beside one more file: they are the longest (minutes of memory
+  // soak each) and mostly wait on devices in real time, so a third file runs meanwhile instead of
+  // after them.
+  const others = files.filter((f) => fast.indexOf(f) < 0);
+  const engines = others.filter((f) => f.includes("/engines/"));
+  const rest = run(engines.concat(others.filter((f) => engines.indexOf(f) < 0)), [], engines.length > 0 ? engines.length + 1 : 2);
   if (status === 0) status = rest;
 } else {
   status = run(files, []);
