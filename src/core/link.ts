@@ -203,8 +203,8 @@ export function createLinkWith(cfg: DeviceConfig, sign: SignFn, seed?: number, a
     username: username(cfg.host, cfg.deviceId),
     c2dFilter: c2dSubscription(cfg.deviceId),
     sign: sign,
-    alloc: alloc,
   };
+  if (alloc !== undefined) setup.alloc = alloc; // absent, not undefined: a property is a JsVar on Espruino
   return {
     kind: "idle", setup: setup, gen: 0, timers: 0, rng: seedRng(seed === undefined ? 1 : seed),
     attempt: 0, prevHiMs: 0, lastCloseMs: -1, lingerUntilMs: -Infinity, quickRemote: 0, authFailures: 0,
