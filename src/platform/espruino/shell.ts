@@ -12,7 +12,7 @@
 // - "close": the socket is gone. A refused connect can throw synchronously instead: reported as
 //   a close (there never was a socket) on a fresh turn.
 // What it cannot do: force a close. There is no destroy(); end() is all there is. When the core
-// asks again (its close guard) and no "close" came, or end() throws, it reports closeFailed, not
+// asks again (its close guard) and no "close" came, or end() throws, it reports transportCloseFailed, not
 // a close it never saw: the core then waits out the hub's keepalive before opening another link.
 // Also: data arrives as binary strings and write() takes E.toString(bytes); clearTimeout(undefined)
 // throws, so only ids that setTimeout returned are cleared.
