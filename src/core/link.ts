@@ -22,7 +22,7 @@ import { DecoderState, EMPTY_DECODER, feed, fromServer } from "./mqtt/decode.js"
 import { c2dSubscription, clientId, parseC2dTopic, telemetryTopic, username } from "./hub/names.js";
 import { portableSign, sasTokenWith, SignFn, tokenExpirySec } from "./hub/sas.js";
 import { HmacFn } from "./crypto/hmac.js";
-import { Outbox, Queued, admit, sending, acknowledge, allocId, MAX_INFLIGHT } from "./outbox.js";
+import { Outbox, Queued, admit, sendable, sending, acknowledge, allocId } from "./outbox.js";
 
 export type LinkStateKind = "idle" | "connecting" | "handshaking" | "connected" | "closing" | "waiting" | "halted";
 export type TimerKind = "connect" | "ping" | "rx" | "stable" | "token" | "backoff" | "closeGuard";
@@ -359,7 +359,7 @@ function closing(n: Draft, e: LinkEvent, out: Command[], nowMs: number): void {
   switch (e.type) {
     case "transportClosed": {
       // a certificate rejection halts even when it arrives as the answer to our own close
-      const halt = e.cause === "cert" ? "tls.certRejected" : e.cause === "ca" ? "tls.caUnusable" : null;
+      const halt = fatal(e.cause);
       if (halt !== null && next !== "idle" && next !== "halt") gone(n, out, nowMs, { code: halt, text: e.detail, next: "halt" });
       else gone(n, out, nowMs, { code: n.code, next: next });
       return;
@@ -523,8 +523,7 @@ function gone(n: Draft, out: Command[], nowMs: number, how: CloseHow): void {
 
 /** A close the link did not ask for, while connecting, handshaking or connected. */
 function closedUnasked(n: Draft, out: Command[], cause: CloseCause, detail: string | undefined, nowMs: number): void {
-  // a close no retry can cure (invariant 7)
-  const halt = cause === "cert" ? "tls.certRejected" : cause === "ca" ? "tls.caUnusable" : null;
+  const halt = fatal(cause);
   if (halt !== null) { gone(n, out, nowMs, { code: halt, text: detail, next: "halt" }); return; }
   let code = cause === "tls" ? "tls.failed" : cause === "remote" ? "remote.close" : "transport.error";
   let next: AfterClose = "drop";
@@ -537,6 +536,11 @@ function closedUnasked(n: Draft, out: Command[], cause: CloseCause, detail: stri
     if (n.quickRemote >= DUPLICATE_AFTER) { code = "duplicate.suspected"; next = "long"; }
   }
   gone(n, out, nowMs, { code: code, text: detail, next: next });
+}
+
+/** A close no retry can cure (invariant 7): its halting reason, or null. */
+function fatal(cause: CloseCause): string | null {
+  return cause === "cert" ? "tls.certRejected" : cause === "ca" ? "tls.caUnusable" : null;
 }
 
 /** A codec error (decoding what the hub sent, or encoding what we send): "protocol.mqtt.*" at its byte. */
@@ -665,7 +669,7 @@ function accept(n: Draft, out: Command[], msg: Outbound): void {
   // refused here, before it is queued: a topic past MQTT's 16-bit string length, or a packet past the limit
   const topicBytes = utf8Length(q.topic);
   if (topicBytes > MAX_STRING_BYTES || publishSize(topicBytes, q.payload.length, q.qos) > c.maxPacketBytes) out.push({ type: "dropped", id: msg.id, why: "tooLarge" });
-  else if (n.kind === "connected" && n.queue.length === 0 && (q.qos === 0 || n.inflight.length < MAX_INFLIGHT)) send(n, out, q);
+  else if (n.kind === "connected" && n.queue.length === 0 && sendable(n, q)) send(n, out, q);
   else admit(n, q, c.telemetry.queueLimit, c.telemetry.overflow, out);
 }
 
@@ -674,7 +678,7 @@ function pump(n: Draft, out: Command[]): void {
   const q = n.queue;
   if (q.length === 0) return;
   let i = 0;
-  while (i < q.length && n.kind === "connected" && (q[i].qos === 0 || n.inflight.length < MAX_INFLIGHT)) {
+  while (i < q.length && n.kind === "connected" && sendable(n, q[i])) {
     send(n, out, q[i]);
     i++;
   }

@@ -21,8 +21,13 @@ export interface Outbox {
 
 type Draft = { -readonly [K in keyof Outbox]: Outbox[K] };
 
-/** Messages in flight (sent, awaiting PUBACK) at once: a QoS 1 message is sent only while fewer are (QoS 0 always). */
+/** Messages in flight (sent, awaiting PUBACK) at once. */
 export const MAX_INFLIGHT = 8;
+
+/** Whether `q` may be sent now: QoS 0 always, QoS 1 while the in-flight window has room. */
+export function sendable(o: Outbox, q: Queued): boolean {
+  return q.qos === 0 || o.inflight.length < MAX_INFLIGHT;
+}
 
 /**
  * Puts `q` at the end of the queue. At `limit` (queued + in flight), `refuse-new` refuses `q`;
