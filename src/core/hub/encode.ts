@@ -5,7 +5,7 @@
 // surrogate into U+FFFD, as TextEncoder does, and percent-decoding reads with the strict
 // decoder's variant that accepts U+0000, since "%00" decodes as decodeURIComponent does.
 
-import { decodeUtf8, utf8Length, writeUtf8 } from "../mqtt/utf8.js";
+import { readUtf8WithNul, utf8Length, writeUtf8 } from "../mqtt/utf8.js";
 
 const HEX = "0123456789ABCDEF";
 
@@ -79,8 +79,8 @@ export function percentDecode(s: string): string | null {
       run[count++] = (hi << 4) | lo;
       i += 3;
     }
-    const text = decodeUtf8(run, 0, count, true);
-    if (typeof text !== "string") return null;
+    const text = readUtf8WithNul(run, 0, count);
+    if (text === null) return null;
     out += text;
   }
   return out;

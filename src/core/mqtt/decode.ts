@@ -119,6 +119,10 @@ function readFilter(buf: Uint8Array, p: number, pEnd: number, base: number): str
   return s;
 }
 
+// strEnd, ok and u16At serve the host's parsers (CONNECT, SUBSCRIBE, UNSUBSCRIBE). The device's
+// (fromServer and what it calls) write the same expressions in place: there each helper would be
+// a function object at rest on Espruino and a call per received packet on XS.
+
 function strEnd(buf: Uint8Array, p: number): number {
   return p + 2 + ((buf[p] << 8) | buf[p + 1]);
 }
@@ -198,7 +202,7 @@ function decodePublish(buf: Uint8Array, b0: number, p: number, pEnd: number, bas
   let packetId = 0;
   if (qos > 0) {
     if (pEnd - p < 2) return truncated(p, pEnd, base);
-    packetId = ((buf[p] << 8) | buf[p + 1]);
+    packetId = (buf[p] << 8) | buf[p + 1];
     if (packetId === 0) return err("mqtt.badPacketId", base + p);
     p += 2;
   }
@@ -219,7 +223,7 @@ function decodePublish(buf: Uint8Array, b0: number, p: number, pEnd: number, bas
  */
 function listId(buf: Uint8Array, p: number, pEnd: number, lenAt: number, base: number): number | ProtocolError {
   if (pEnd - p < 2) return truncated(p, pEnd, base);
-  const packetId = ((buf[p] << 8) | buf[p + 1]);
+  const packetId = (buf[p] << 8) | buf[p + 1];
   if (packetId === 0) return err("mqtt.badPacketId", base + p);
   if (p + 2 === pEnd) return err("mqtt.emptySubscription", base + lenAt);
   return packetId;
@@ -443,10 +447,11 @@ export function feed<P>(dec: DecoderState, chunk: Uint8Array, maxPacketBytes: nu
   // the rest of the chunk: whole packets decode in place (decodePacket's steps, without its
   // calls: this is every received packet's path)
   const end = chunk.length;
-  let size: number | ProtocolError = 0;
+  let size = 0;
   while (pos < end && error === null) {
-    size = frame(chunk, pos, end, maxPacketBytes, at);
-    if (typeof size !== "number") { error = size; break; }
+    const f = frame(chunk, pos, end, maxPacketBytes, at);
+    if (typeof f !== "number") { error = f; break; }
+    size = f;
     if (size === 0 || end - pos < size) break;
     let i = pos + 1;
     while (chunk[i] >= 0x80) i++;
@@ -463,7 +468,7 @@ export function feed<P>(dec: DecoderState, chunk: Uint8Array, maxPacketBytes: nu
   // an incomplete packet: an array of its own, at its whole size once its fixed header is
   // complete (size, from frame above), else the header's bytes so far (size 0)
   const rest = end - pos;
-  const own = new Uint8Array((size as number) > 0 ? (size as number) : rest);
+  const own = new Uint8Array(size > 0 ? size : rest);
   own.set(chunk.subarray(pos, end), 0);
   return { dec: { buf: own, filled: rest, offset: at + pos, error: null, mark: { n: rest } }, packets: packets, error: null };
 }
