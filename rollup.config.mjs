@@ -103,7 +103,8 @@ export function espruinoBuild(outDir) {
           // then every var first in its function (hoist_vars, and nothing else): Espruino declares a
           // var only when its statement runs, so a var in a branch not taken left the name to the
           // outer scope, and an assignment then overwrote a module-level variable (the minifier
-          // reuses short names; src/bundle/guards-espruino.ts checks the output). A pass of its own:
+          // reuses short names; src/bundle/guards-espruino.ts checks the output, and catches the one
+          // case terser leaves: a function with a single var, which the source then declares first). A pass of its own:
           // in the first, hoisting would stop terser inlining module-level constants (CONNECT = 1,
           // ...), and each would stay a variable, JsVars at rest on the device.
           ecma: 5, compress: { defaults: false, hoist_vars: true }, mangle: false, format: { ecma: 5, comments: false },

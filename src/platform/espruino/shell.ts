@@ -39,6 +39,11 @@ function text(err: any): string {
   return String(err && err.message !== undefined ? err.message : err);
 }
 
+/** What an error says beyond "error": that mbedTLS could not use the CA ("mbedtls_x509_crt_parse of 'ca'"). */
+function sawIn(m: string, tls: boolean): number {
+  return tls && m.indexOf("'ca'") >= 0 ? SAW_ERROR | SAW_CA : SAW_ERROR;
+}
+
 
 /** The one socket: generation-aware, reporting to the runner it was opened for. */
 export function espruinoTransport(ca?: string): Transport {
@@ -66,8 +71,7 @@ export function espruinoTransport(ca?: string): Transport {
     } catch (err) {
       const m = text(err);
       // atob threw: the CA is not base64; otherwise what the message says; reported on a fresh turn
-      // (what an error says beyond "error": that mbedTLS could not use the CA, "mbedtls_x509_crt_parse of 'ca'")
-      const s = tls && (ca && opts.ca === undefined || m.indexOf("'ca'") >= 0) ? SAW_ERROR | SAW_CA : SAW_ERROR;
+      const s = tls && ca && opts.ca === undefined ? SAW_ERROR | SAW_CA : sawIn(m, tls);
       setTimeout(to, 0, { type: "transportClosed", gen: gen, cause: closeCause(s, tls), detail: m });
       return;
     }
@@ -80,7 +84,7 @@ export function espruinoTransport(ca?: string): Transport {
     k.on("error", function (err: any) {
       if (sock !== k) return;
       detail = text(err);
-      seen |= tls && detail.indexOf("'ca'") >= 0 ? SAW_ERROR | SAW_CA : SAW_ERROR;
+      seen |= sawIn(detail, tls);
     });
     k.on("close", function () {
       if (sock !== k) return;
@@ -95,7 +99,8 @@ export function espruinoTransport(ca?: string): Transport {
   }
 
   function close(gen: number): void {
-    // declared first: Espruino declares a var only when its statement runs (guards-espruino.ts)
+    // declared first: Espruino declares a var only when its statement runs, and terser's
+    // hoist_vars leaves a function's only var where it is (guards-espruino.ts, varFirst)
     let why = "no close event after end()";
     if (sock === null || gen !== sockGen) return; // gone: its close is delivered or on its way
     if (!(seen & SAW_ASKED)) {
