@@ -71,7 +71,11 @@ export const ESPRUINO_MANGLED_PROPS = [
   // the runner (src/platform/runner.ts), its options and the ports (src/core/ports.ts); not "start",
   // "write", "close" or "data": the console API and Espruino's sockets use those names
   "transport", "clock", "storage", "app", "onCommand", "onFault", "post",
-  "opened", "closed", "closeFailed", "fired", "handle", "cancel", "load", "save", "open", "nowMs", "current",
+  "opened", "closed", "closeFailed", "fired", "handle", "cancel", "load", "save", "open", "nowMs", "current", "nextId",
+  // the Espruino ports' own state (src/platform/espruino/shell.ts); "owner" is set on the socket
+  "sock", "owner", "report", "seen", "ids", "saved",
+  // the status LED (src/platform/espruino/led.ts)
+  "show", "profile", "timer", "pattern", "lit",
 ];
 
 /**

@@ -28,46 +28,57 @@ function whenClockSet(server: string | undefined, go: () => void): void {
   check();
 }
 
+// The running link and the console's counts: module-level, one per device, so that the
+// callbacks and the console API below are functions declared once, not closures made in main()
+// (each closure holds its scope chain in JsVars for as long as the device runs).
+let link: Link;
+let led: { show(state: string): void };
+let sent = 0, acked = 0, seq = 0;
+
+function onStatus(s: Status): void {
+  led.show(s.state);
+  // the code and its detail: the sentences for codes stay on the host (src/core/reasons.ts)
+  console.log("linkguard " + s.state + " " + s.code + (s.delayMs !== undefined ? " in " + s.delayMs + " ms" : "") + (s.text !== s.code ? ": " + s.text : ""));
+}
+
+function onLog(code: string, text: string): void { console.log("linkguard " + code + ": " + text); }
+
+function onAcked(): void { acked++; }
+
+function onMessage(topic: string, payload: Uint8Array): void { console.log("linkguard c2d " + topic + " " + payload.length + " bytes"); }
+
+/** telemetry here is JSON of numbers and ASCII names: its binary string is its bytes */
+function publish(text: string): number { sent++; return link.publish(E.toUint8Array(text), 1); }
+
+function telemetry(): void { publish("{\"seq\":" + seq++ + ",\"upMs\":" + Math.floor(Date.now()) + "}"); }
+
+function button(): void { publish("{\"button\":1}"); }
+
+/** The console API: `linkguard.publish("text")`, `linkguard.stop()`, `linkguard.start()`, state(), counts(). */
+const API = {
+  publish: publish,
+  start: function () { link.start(); },
+  stop: function () { link.stop(); },
+  state: function () { return link.state().kind; },
+  counts: function () { return { sent: sent, acked: acked }; },
+};
+
 function main(): void {
   const st = settings();
   if (!st || !st.config) { console.log("linkguard: no settings"); return; } // docs/targets.md says how to give them
   const board = st.board || {};
-  const led = statusLed(board.statusLed ? { pin: board.statusLed.pin, activeLow: board.statusLed.activeLow, patterns: board.patterns || {} } : null);
-  let sent = 0, acked = 0, seq = 0;
-  const link: Link = runLink({
-    cfg: st.config,
-    ca: st.ca,
-    onStatus: function (s: Status) {
-      led(s.state);
-      // the code and its detail: the sentences for codes stay on the host (src/core/reasons.ts)
-      console.log("linkguard " + s.state + " " + s.code + (s.delayMs !== undefined ? " in " + s.delayMs + " ms" : "") + (s.text !== s.code ? ": " + s.text : ""));
-    },
-    onLog: function (code, text) { console.log("linkguard " + code + ": " + text); },
-    onAcked: function () { acked++; },
-    onMessage: function (topic, payload) { console.log("linkguard c2d " + topic + " " + payload.length + " bytes"); },
-  });
-  // telemetry here is JSON of numbers and ASCII names: its binary string is its bytes.
-  // A function expression, not a declaration: Espruino binds declarations only when it reaches
-  // them, and the minifier may move one below the code that reads it (guards-espruino.ts).
-  const publish = function (text: string): number { sent++; return link.publish(E.toUint8Array(text), 1); };
-  const api = {
-    publish: publish,
-    // the link's own functions (they use no `this`): no wrapper, one function object fewer each
-    start: link.start,
-    stop: link.stop,
-    state: function () { return link.state().kind; },
-    counts: function () { return { sent: sent, acked: acked }; },
-  };
-  global.linkguard = api;
+  led = statusLed(board.statusLed ? { pin: board.statusLed.pin, activeLow: board.statusLed.activeLow, patterns: board.patterns || {} } : null);
+  link = runLink({ cfg: st.config, ca: st.ca, onStatus: onStatus, onLog: onLog, onAcked: onAcked, onMessage: onMessage });
+  global.linkguard = API;
   if (board.button && board.button.pin !== null && board.button.pin !== undefined) {
     try {
-      setWatch(function () { publish("{\"button\":1}"); }, board.button.pin, { repeat: true, edge: board.button.activeLow ? "falling" : "rising", debounce: 50 });
+      setWatch(button, board.button.pin, { repeat: true, edge: board.button.activeLow ? "falling" : "rising", debounce: 50 });
     } catch (e) { /* no such pin */ }
   }
   const every = st.telemetryMs > 0 ? st.telemetryMs : 60000;
   whenClockSet(st.sntp, function () {
     link.start();
-    setInterval(function () { publish("{\"seq\":" + seq++ + ",\"upMs\":" + Math.floor(Date.now()) + "}"); }, every);
+    setInterval(telemetry, every);
   });
 }
 

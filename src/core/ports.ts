@@ -84,7 +84,10 @@ export interface LinkCallbacks {
   onMessage?: (topic: string, payload: Uint8Array, properties: { [k: string]: string } | null) => void;
 }
 
-/** A device shell's handle on its link. */
+/**
+ * A device shell's handle on its link. Its methods read the link through `this` (one function
+ * object for every link, not a closure each): call them as methods, `link.start()`.
+ */
 export interface DeviceLink {
   /** queue a telemetry message; returns its id (onAcked / onDropped name it) */
   publish(payload: Uint8Array, qos: 0 | 1, properties?: { [k: string]: string }): number;

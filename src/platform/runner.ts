@@ -62,6 +62,8 @@ export interface RunnerOptions {
 }
 
 export interface Runner {
+  /** where start reads the persisted record (RunnerOptions.storage) */
+  storage?: Storage;
   /**
    * Hands an event to the core; one raised while a step runs waits its turn. The ports report
    * through it (it is their Report): a transportOpened gets the wall clock's epochSec here.
@@ -131,30 +133,59 @@ export function runner(o: RunnerOptions): Runner {
     }
   }
 
-  return {
-    post: post,
-    start: function (seed?: number) {
-      post({ type: "start", seed: seed, restored: o.storage ? o.storage.load() : undefined });
-    },
-  };
+  return { post: post, start: runnerStart, storage: o.storage };
+}
+
+/** A runner, or a device link, as start sees it: its post and where the persisted record is. */
+interface Starter { post(e: LinkEvent): void; storage?: Storage }
+
+/**
+ * Runner.start and DeviceLink.start: posts start, with the persisted record if storage has one
+ * (Storage.load never throws). At module level and reading `this`, like the device link's
+ * other methods below: a function object shared, not a closure per link (JsVars on Espruino).
+ */
+function runnerStart(this: Starter, seed?: number): void {
+  this.post({ type: "start", seed: seed, restored: this.storage ? this.storage.load() : undefined });
 }
 
 /** The options of a runner whose core runs in this engine (the device shells). */
 export type DeviceOptions = Pick<RunnerOptions, "transport" | "timers" | "clock" | "storage" | "app" | "onCommand" | "onFault"> & { engine?: Engine };
 
-/** The core in this engine: the link state, stepped in place by stepInPlace. */
-interface LocalEngine extends Engine { current: LinkState }
+/**
+ * The core in this engine as a DeviceLink: the link state, stepped in place by stepInPlace, the
+ * runner's post, and the next message id. One object whose methods are the module-level
+ * functions below, reading it through `this`: call them as methods (link.start(), not a
+ * detached start()).
+ */
+interface LocalLink extends Engine, Starter, DeviceLink {
+  current: LinkState;
+  nextId: number;
+}
 
 /**
- * One step of the core in this engine, as a method of a LocalEngine. At module level, never a
+ * One step of the core in this engine, as a method of a LocalLink. At module level, never a
  * closure: on Espruino every function object made at run time keeps a copy of its source text
  * when the code runs from RAM, and step's text, which the minifier inlines here, is most of the
  * core (inlined into a closure, it cost 558 JsVars more).
  */
-function stepInPlace(this: LocalEngine, e: LinkEvent, nowMs: number): Command[] {
+function stepInPlace(this: LocalLink, e: LinkEvent, nowMs: number): Command[] {
   const x = step(this.current, e, nowMs);
   this.current = x.state;
   return x.commands;
+}
+
+function linkPublish(this: LocalLink, payload: Uint8Array, qos: 0 | 1, properties?: { [k: string]: string }): number {
+  const id = this.nextId++;
+  this.post({ type: "publish", msg: { id: id, payload: payload, qos: qos, properties: properties } });
+  return id;
+}
+
+function linkStop(this: LocalLink): void {
+  this.post({ type: "stop" });
+}
+
+function linkState(this: LocalLink): LinkState {
+  return this.current;
 }
 
 /**
@@ -162,18 +193,11 @@ function stepInPlace(this: LocalEngine, e: LinkEvent, nowMs: number): Command[] 
  * device's ports. Message ids are numbered here.
  */
 export function deviceLink(s: LinkState, o: DeviceOptions): DeviceLink {
-  const eng: LocalEngine = { current: s, handle: stepInPlace };
-  o.engine = eng;
-  const r = runner(o as RunnerOptions); // o is the shell's own object literal: completed, not copied
-  let nextId = 1;
-  return {
-    publish: function (payload: Uint8Array, qos: 0 | 1, properties?: { [k: string]: string }) {
-      const id = nextId++;
-      r.post({ type: "publish", msg: { id: id, payload: payload, qos: qos, properties: properties } });
-      return id;
-    },
-    start: r.start,
-    stop: function () { r.post({ type: "stop" }); },
-    state: function () { return eng.current; },
-  };
+  const l = {
+    current: s, handle: stepInPlace, nextId: 1, storage: o.storage,
+    publish: linkPublish, start: runnerStart, stop: linkStop, state: linkState,
+  } as LocalLink; // and post, the runner's, just below
+  o.engine = l;
+  l.post = runner(o as RunnerOptions).post; // o is the shell's own object literal: completed, not copied
+  return l;
 }

@@ -51,9 +51,9 @@ export function makeStandin(): Standin {
   const U8 = vm.runInContext("Uint8Array", ctx) as Uint8ArrayConstructor;
   const AB = vm.runInContext("ArrayBuffer", ctx) as ArrayBufferConstructor;
 
-  const guard = (fn: Function) => (...a: unknown[]) => {
+  const guard = (fn: Function, self?: unknown) => (...a: unknown[]) => {
     if (disposed) return;
-    try { fn(...a); } catch (e) { errors.push(e as Error); }
+    try { fn.apply(self, a); } catch (e) { errors.push(e as Error); }
   };
 
   /** Espruino passes setTimeout's and setInterval's extra arguments to fn, as browsers do */
@@ -76,18 +76,20 @@ export function makeStandin(): Standin {
   function wrap(s: Socket, connectEvent: string, cb: (() => void) | undefined) {
     sockets.add(s);
     const handlers: { [ev: string]: Function[] } = {};
-    const emit = (ev: string, ...a: unknown[]) => { for (const h of handlers[ev] || []) guard(h)(...a); };
-    s.once(connectEvent, () => { if (cb) guard(cb)(); emit("connect"); });
+    // Espruino runs a socket's listeners, the connect callback among them, with `this` = the socket
+    const emit = (ev: string, ...a: unknown[]) => { for (const h of handlers[ev] || []) guard(h, k)(...a); };
+    s.once(connectEvent, () => { if (cb) guard(cb, k)(); emit("connect"); });
     s.on("data", (b: Buffer) => emit("data", b.toString("latin1")));
     s.on("end", () => emit("end"));
     s.on("error", (e: Error) => emit("error", { message: e.message, type: "Error" }));
     s.on("close", (hadError: boolean) => { sockets.delete(s); emit("close", hadError); });
-    return {
+    const k = {
       on(ev: string, fn: Function) { (handlers[ev] = handlers[ev] || []).push(fn); },
       // Espruino writes String(data): a Uint8Array goes out as "1,2,3"
       write(data: unknown) { if (!s.destroyed) s.write(Buffer.from(typeof data === "string" ? data : String(data), "latin1")); },
       end() { s.end(); setTimeout(() => s.destroy(), 50).unref(); },
     };
+    return k;
   }
 
   const st: Standin = {

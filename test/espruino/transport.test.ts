@@ -19,8 +19,9 @@ function fakeSocket(cb: () => void): FakeSocket & { on(ev: string, f: Function):
   const k = {
     handlers: {} as { [ev: string]: Function[] }, ends: 0, endThrows: false,
     on(ev: string, f: Function) { (k.handlers[ev] = k.handlers[ev] || []).push(f); },
-    emit(ev: string, ...a: unknown[]) { for (const f of k.handlers[ev] || []) f(...a); },
-    connected() { cb(); },
+    // Espruino runs a socket's listeners, the connect callback among them, with `this` = the socket
+    emit(ev: string, ...a: unknown[]) { for (const f of k.handlers[ev] || []) f.apply(k, a); },
+    connected() { cb.call(k); },
     write() {},
     end() { k.ends++; if (k.endThrows) throw new Error("not connected"); },
   };

@@ -45,80 +45,110 @@ function sawIn(m: string, tls: boolean): number {
 }
 
 
+/**
+ * The one socket and what was seen of it. Its functions live at module level and read this
+ * object through `this` (the runner calls them as methods; Espruino runs a socket's listeners
+ * with `this` = the socket, which holds its port as `owner`): no closure per port or per
+ * connection, each of which would hold JsVars for as long as the link is up.
+ */
+interface SocketPort extends Transport {
+  /** base64 of the DER CA certificate, or undefined */
+  ca: string | undefined;
+  /** the socket of `gen`; null when it is gone or none was made */
+  sock: any;
+  gen: number;
+  tls: boolean;
+  /** where this socket's news goes: the runner's post, given at each open */
+  report?: Report;
+  seen: number;
+  detail?: string;
+}
+
+/** The connect callback: TCP is up (on TLS, the handshake may still be under way). */
+function sockConnected(this: any): void {
+  const p: SocketPort = this.owner;
+  if (p.sock !== this) return;
+  p.seen |= p.tls ? SAW_TCP : SAW_TCP | SAW_UP;
+  (p.report as Report)({ type: "transportOpened", gen: p.gen });
+}
+
+function sockData(this: any, d: string): void {
+  const p: SocketPort = this.owner;
+  if (p.sock !== this) return;
+  p.seen |= SAW_UP;
+  (p.report as Report)({ type: "transportData", gen: p.gen, bytes: E.toUint8Array(d) });
+}
+
+function sockError(this: any, err: any): void {
+  const p: SocketPort = this.owner;
+  if (p.sock !== this) return;
+  p.detail = text(err);
+  p.seen |= sawIn(p.detail, p.tls);
+}
+
+function sockClosed(this: any): void {
+  const p: SocketPort = this.owner;
+  if (p.sock !== this) return;
+  p.sock = null;
+  // Where mbedTLS takes its buffers from JsVars (the Linux build), the next handshake needs
+  // large contiguous blocks; objects allocated into the hole this session leaves would split
+  // it, and 2v29 then stops on ASSERT(jsvIsFlatString(v)) in jsvMalloc. Compact memory now,
+  // from the socket's own event (no JS is mid-statement), while nothing else holds TLS state.
+  if (p.tls && E.defrag) E.defrag();
+  (p.report as Report)({ type: "transportClosed", gen: p.gen, cause: closeCause(p.seen, p.tls), detail: p.detail });
+}
+
+function sockOpen(this: SocketPort, gen: number, host: string, port: number, tls: boolean, report: Report): void {
+  const p = this;
+  const opts: any = { host: host, port: port };
+  let k: any;
+  p.report = report;
+  p.sock = null;
+  p.gen = gen;
+  p.tls = tls;
+  p.seen = 0;
+  p.detail = undefined;
+  try {
+    if (tls && p.ca) opts.ca = atob(p.ca);
+    k = require(tls ? "tls" : "net").connect(opts, sockConnected);
+  } catch (err) {
+    const m = text(err);
+    // atob threw: the CA is not base64; otherwise what the message says; reported on a fresh turn
+    const s = tls && p.ca && opts.ca === undefined ? SAW_ERROR | SAW_CA : sawIn(m, tls);
+    setTimeout(report, 0, { type: "transportClosed", gen: gen, cause: closeCause(s, tls), detail: m });
+    return;
+  }
+  k.owner = p;
+  p.sock = k;
+  k.on("data", sockData);
+  k.on("error", sockError);
+  k.on("close", sockClosed);
+}
+
+function sockWrite(this: SocketPort, gen: number, bytes: Uint8Array): void {
+  if (this.sock !== null && gen === this.gen) this.sock.write(E.toString(bytes));
+}
+
+function sockClose(this: SocketPort, gen: number): void {
+  const p = this;
+  let why = "no close event after end()";
+  if (p.sock === null || gen !== p.gen) return; // gone: its close is delivered or on its way
+  if (!(p.seen & SAW_ASKED)) {
+    p.seen |= SAW_ASKED;
+    try { p.sock.end(); return; } catch (e) { why = "end() threw: " + text(e); }
+  }
+  // asked again (the core's close guard) and end() brought no "close", or end() threw: nothing
+  // stronger exists; said on a fresh turn
+  setTimeout(p.report as Report, 0, { type: "transportCloseFailed", gen: gen, detail: why });
+}
+
 /** The one socket: generation-aware, reporting to the runner it was opened for. */
 export function espruinoTransport(ca?: string): Transport {
-  let sock: any = null;
-  let sockGen = 0;
-  let report: Report;
-  let seen = 0;
-  let detail: string | undefined;
-
-  function open(gen: number, host: string, port: number, tls: boolean, to: Report): void {
-    report = to;
-    sock = null;
-    sockGen = gen;
-    seen = 0;
-    detail = undefined;
-    const opts: any = { host: host, port: port };
-    let k: any;
-    try {
-      if (tls && ca) opts.ca = atob(ca);
-      k = require(tls ? "tls" : "net").connect(opts, function () {
-        if (sock !== k) return;
-        seen |= tls ? SAW_TCP : SAW_TCP | SAW_UP;
-        to({ type: "transportOpened", gen: gen });
-      });
-    } catch (err) {
-      const m = text(err);
-      // atob threw: the CA is not base64; otherwise what the message says; reported on a fresh turn
-      const s = tls && ca && opts.ca === undefined ? SAW_ERROR | SAW_CA : sawIn(m, tls);
-      setTimeout(to, 0, { type: "transportClosed", gen: gen, cause: closeCause(s, tls), detail: m });
-      return;
-    }
-    sock = k;
-    k.on("data", function (d: string) {
-      if (sock !== k) return;
-      seen |= SAW_UP;
-      to({ type: "transportData", gen: gen, bytes: E.toUint8Array(d) });
-    });
-    k.on("error", function (err: any) {
-      if (sock !== k) return;
-      detail = text(err);
-      seen |= sawIn(detail, tls);
-    });
-    k.on("close", function () {
-      if (sock !== k) return;
-      sock = null;
-      // Where mbedTLS takes its buffers from JsVars (the Linux build), the next handshake needs
-      // large contiguous blocks; objects allocated into the hole this session leaves would split
-      // it, and 2v29 then stops on ASSERT(jsvIsFlatString(v)) in jsvMalloc. Compact memory now,
-      // from the socket's own event (no JS is mid-statement), while nothing else holds TLS state.
-      if (tls && E.defrag) E.defrag();
-      to({ type: "transportClosed", gen: gen, cause: closeCause(seen, tls), detail: detail });
-    });
-  }
-
-  function close(gen: number): void {
-    // declared first: Espruino declares a var only when its statement runs, and terser's
-    // hoist_vars leaves a function's only var where it is (guards-espruino.ts, varFirst)
-    let why = "no close event after end()";
-    if (sock === null || gen !== sockGen) return; // gone: its close is delivered or on its way
-    if (!(seen & SAW_ASKED)) {
-      seen |= SAW_ASKED;
-      try { sock.end(); return; } catch (e) { why = "end() threw: " + text(e); }
-    }
-    // asked again (the core's close guard) and end() brought no "close", or end() threw: nothing
-    // stronger exists; said on a fresh turn
-    setTimeout(report, 0, { type: "transportCloseFailed", gen: gen, detail: why });
-  }
-
-  return {
-    open: open,
-    write: function (gen: number, bytes: Uint8Array) {
-      if (sock !== null && gen === sockGen) sock.write(E.toString(bytes));
-    },
-    close: close,
+  const p: SocketPort = {
+    open: sockOpen, write: sockWrite, close: sockClose,
+    ca: ca, sock: null, gen: 0, tls: false, seen: 0,
   };
+  return p;
 }
 
 /** Date.now() in whole ms (Espruino's is fractional): monotonic enough; and in whole seconds. */
@@ -136,47 +166,43 @@ function expired(ids: { [kind: string]: any }, kind: TimerKind, report: Report):
   report({ type: "timerFired", kind: kind });
 }
 
-/** One setTimeout per kind; clearTimeout only with an id setTimeout returned. */
-function espruinoTimers(): Timers {
-  const ids: { [kind: string]: any } = {};
-  const t: Timers = {
-    start: function (kind: TimerKind, ms: number, report: Report) {
-      t.cancel(kind);
-      ids[kind] = setTimeout(expired, ms, ids, kind, report);
-    },
-    cancel: function (kind: TimerKind) {
-      const id = ids[kind];
-      if (id !== undefined) {
-        ids[kind] = undefined;
-        clearTimeout(id);
-      }
-    },
-  };
-  return t;
+/** One setTimeout per kind, its id in `ids`; the functions below read it through `this`. */
+interface TimerPort extends Timers { ids: { [kind: string]: any } }
+
+function timerStart(this: TimerPort, kind: TimerKind, ms: number, report: Report): void {
+  this.cancel(kind);
+  this.ids[kind] = setTimeout(expired, ms, this.ids, kind, report);
+}
+
+/** clearTimeout only with an id setTimeout returned (clearTimeout(undefined) throws). */
+function timerCancel(this: TimerPort, kind: TimerKind): void {
+  const id = this.ids[kind];
+  if (id !== undefined) {
+    this.ids[kind] = undefined;
+    clearTimeout(id);
+  }
 }
 
 /** The record in one Storage file, written only when it changes (flash wear). */
-function espruinoStorage(file: string): Storage {
-  let saved = "";
-  return {
-    load: function () {
-      let d: any; // declared outside the try: see close() above
-      try {
-        d = require("Storage").readJSON(file, true);
-        if (d && typeof d.attempt === "number") {
-          saved = d.attempt + "|" + d.lastError;
-          return { attempt: d.attempt, lastError: String(d.lastError) };
-        }
-      } catch (e) { /* no Storage */ }
-      return undefined;
-    },
-    save: function (d: Persisted) {
-      const t = d.attempt + "|" + d.lastError;
-      if (t === saved) return;
-      saved = t;
-      try { require("Storage").writeJSON(file, d); } catch (e) { /* no Storage: nothing persists */ }
-    },
-  };
+interface FilePort extends Storage { stateFile: string; saved: string }
+
+function fileLoad(this: FilePort): Persisted | undefined {
+  let d: any; // declared outside the try: see sockClose() above
+  try {
+    d = require("Storage").readJSON(this.stateFile, true);
+    if (d && typeof d.attempt === "number") {
+      this.saved = d.attempt + "|" + d.lastError;
+      return { attempt: d.attempt, lastError: String(d.lastError) };
+    }
+  } catch (e) { /* no Storage */ }
+  return undefined;
+}
+
+function fileSave(this: FilePort, d: Persisted): void {
+  const t = d.attempt + "|" + d.lastError;
+  if (t === this.saved) return;
+  this.saved = t;
+  try { require("Storage").writeJSON(this.stateFile, d); } catch (e) { /* no Storage: nothing persists */ }
 }
 
 /**
@@ -193,9 +219,9 @@ function seed(deviceId: string): number {
 export function runLink(o: ShellOptions): Link {
   const link = deviceLink(createLinkWith(o.cfg, nativeSign(), seed(o.cfg.deviceId)), {
     transport: espruinoTransport(o.ca),
-    timers: espruinoTimers(),
+    timers: { start: timerStart, cancel: timerCancel, ids: {} } as TimerPort,
     clock: CLOCK,
-    storage: espruinoStorage(o.stateFile || "linkguard.st"),
+    storage: { load: fileLoad, save: fileSave, stateFile: o.stateFile || "linkguard.st", saved: "" } as FilePort,
     app: o,
   });
   return link;

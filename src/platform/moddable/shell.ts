@@ -252,18 +252,15 @@ export function runLink(o: ShellOptions): Link {
     onCommand: (c, t) => observe(diag, c, t),
     onFault: report,
   });
-  return {
-    publish: link.publish,
-    start: link.start,
-    stop: link.stop,
-    state: link.state,
-    diagnostics() { return { counters: diag.counters(Time.ticks), events: diag.snapshot() }; },
-    publishDiagnostics() {
-      const m = diagnosticsMessage(diag, 0, Time.ticks);
-      return link.publish(m.payload, 1, m.properties);
-    },
-    note(code, text) {
-      try { report(code, text); } catch { /* the application's log threw: the ring has it */ }
-    },
+  // the device link itself, with the Moddable extras: its own methods read it through `this`
+  const l = link as Link;
+  l.diagnostics = function () { return { counters: diag.counters(Time.ticks), events: diag.snapshot() }; };
+  l.publishDiagnostics = function () {
+    const m = diagnosticsMessage(diag, 0, Time.ticks);
+    return l.publish(m.payload, 1, m.properties);
   };
+  l.note = function (code: string, text: string) {
+    try { report(code, text); } catch { /* the application's log threw: the ring has it */ }
+  };
+  return l;
 }
