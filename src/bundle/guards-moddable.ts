@@ -12,6 +12,12 @@
 //    use (a write, a mutating method, `.subarray()`, passing it anywhere, storing it) fails the
 //    build: what it flows into cannot be followed reliably. An empty one is fine (nothing to
 //    write); a non-empty one nested in a module-level object fails too.
+// 3. A RegExp in a preloaded module (SDK 8.2.3): each exec of it allocates its match data with
+//    malloc and never frees it (xs/sources/xsre.c fxAllocateRegExpData takes a chunk, then
+//    overwrites it with c_malloc), and keeps that pointer in a stack slot the collector treats
+//    as a chunk: a collection during the exec rewrites it to garbage and the engine crashes
+//    (fx_RegExp_prototype_exec; a segmentation fault in mcsim, two devices, 4 runs of 4). So no
+//    RegExp literal, RegExp() or new RegExp in any module linkguard writes for Moddable.
 //
 // Which module-level bindings hold typed arrays is learnt by running the core's top-level code
 // (in a separate context, on Node: the core is pure and imports nothing), not guessed from the
@@ -223,13 +229,28 @@ export function checkFrozenBuffers(core: { file: string; code: string }): GuardE
   return errors;
 }
 
+/** Guard 3: every RegExp literal and RegExp()/new RegExp in a module (see the top of this file). */
+export function checkRegExps(m: { file: string; code: string }): GuardError[] {
+  const errors: GuardError[] = [];
+  walk(parseModule(m.code), null, null, (n) => {
+    const made = (n.type === "Literal" && n.regex !== undefined) ||
+      ((n.type === "NewExpression" || n.type === "CallExpression") && n.callee.type === "Identifier" && n.callee.name === "RegExp");
+    if (!made) return;
+    errors.push(at(m.file, n, "a RegExp: on Moddable SDK 8.2.3 each exec of a RegExp in a preloaded module leaks its match data (malloc, never freed) " +
+      "and a garbage collection during the exec can crash the engine (xs/sources/xsre.c fxAllocateRegExpData); test the text with a loop instead"));
+  });
+  return errors;
+}
+
 /**
- * Both guards on the files rollup wrote for Moddable. `files` maps a module file name
+ * The guards on the files rollup wrote for Moddable. `files` maps a module file name
  * (as in dist/moddable/modules/) to its code.
  */
 export function guardModdable(files: { [name: string]: string }): GuardError[] {
   const core = { specifier: "linkguard/core", file: "modules/linkguard-core.js", code: files["linkguard-core.js"] };
   const providers = [core];
   for (const led of ["led-digital.js", "led-none.js"]) if (files[led] !== undefined) providers.push({ specifier: "linkguard/led", file: "modules/" + led, code: files[led] });
-  return checkImports({ file: "modules/main.js", code: files["main.js"] }, providers).concat(checkFrozenBuffers(core));
+  const regexps: GuardError[] = [];
+  for (const name of Object.keys(files)) regexps.push(...checkRegExps({ file: "modules/" + name, code: files[name] }));
+  return checkImports({ file: "modules/main.js", code: files["main.js"] }, providers).concat(checkFrozenBuffers(core), regexps);
 }

@@ -272,7 +272,7 @@ describe("Moddable (XS) on the real engine: mcconfig -p lin, mcsim, the emulator
       await sleep(SOAK_MS - (Date.now() - t0));
       for (const id of ["mod-a", "mod-b"]) {
         const samples = telemetry(h, id).filter((m) => m.body.heap);
-        assert.ok(samples.length >= SOAK_MS / TELEMETRY_MS / 2, `${id}: ${samples.length} heap samples`);
+        assert.ok(samples.length >= SOAK_MS / TELEMETRY_MS / 2, `${id}: ${samples.length} heap samples` + (id === "mod-b" ? b.tail() : a.tail()));
         // the median of a window: a sample taken while a token renewal or a reconnect is under way
         // holds that connection's buffers; the first 20 s fill the diagnostics ring (bounded)
         const start = samples[0].atMs, end = samples[samples.length - 1].atMs;

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { checkImports, checkFrozenBuffers, exportedNames, guardModdable, formatGuardError } from "../../src/bundle/guards-moddable.js";
+import { checkImports, checkFrozenBuffers, checkRegExps, exportedNames, guardModdable, formatGuardError } from "../../src/bundle/guards-moddable.js";
 import { buildCommand } from "../../src/cli/build.js";
 
 const core = (code: string) => ({ specifier: "linkguard/core", file: "modules/linkguard-core.js", code });
@@ -33,6 +33,18 @@ describe("guard: every name main.js imports from our modules is exported", () =>
   test("exportedNames reads declarations, lists and defaults", () => {
     assert.deepEqual(exportedNames(`export const a = 1, { b } = {}; export function f() {} export class C {} export { a as z }; export default 3;`).sort(),
       ["C", "a", "b", "default", "f", "z"]);
+  });
+});
+
+describe("guard: no RegExp in a module written for Moddable", () => {
+  test("a literal, RegExp() and new RegExp each fail where they are made", () => {
+    const errs = checkRegExps(main(`const A = /^[ -~]*$/;\nfunction f(s) { return new RegExp("x").test(s) || RegExp("y").test(s); }\nexport { A, f };`));
+    assert.deepEqual(errs.map((e) => e.line + ":" + e.col), ["1:11", "2:24", "2:51"]);
+    assert.match(messages(errs)[0], /^modules\/main\.js:1:11: a RegExp: .*leaks its match data.*crash the engine.*xsre\.c fxAllocateRegExpData/);
+  });
+
+  test("text tested with a loop, and names or strings that merely say RegExp, pass", () => {
+    assert.deepEqual(checkRegExps(main(`const s = "RegExp /x/";\nfunction ascii(t) { for (let i = 0; i < t.length; i++) if (t.charCodeAt(i) > 0x7e) return false; return true; }\nconst o = { RegExp: 1 };\nexport { s, ascii, o };`)), []);
   });
 });
 
@@ -80,7 +92,7 @@ describe("guards on what linkguard build writes", () => {
   const dir = mkdtempSync(join(tmpdir(), "linkguard-guards-"));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  test("the modules built from this tree pass both guards", async () => {
+  test("the modules built from this tree pass every guard", async () => {
     const cfg = join(dir, "device.json");
     writeFileSync(cfg, JSON.stringify({ host: "myhub.azure-devices.net", deviceId: "dev-7", auth: { symmetricKey: "c2VjcmV0LWtleS0wMTIzNDU2Nzg5YWJjZGVm" } }));
     const log = console.log;
@@ -97,5 +109,7 @@ describe("guards on what linkguard build writes", () => {
     assert.match(messages(guardModdable(noExport)).join("\n"), /imports `Diagnostics` from "linkguard\/core"/);
     const scratch = Object.assign({}, files, { "linkguard-core.js": "const SCRATCH = new Uint8Array(64);\nfunction scratchFill() { SCRATCH.fill(1); }\n" + files["linkguard-core.js"] });
     assert.match(messages(guardModdable(scratch)).join("\n"), /module-level `SCRATCH` \(Uint8Array, 64 B\)/);
+    const regexp = Object.assign({}, files, { "main.js": files["main.js"] + "\nconst PRINTABLE = /^[ -~]*$/;\n" });
+    assert.match(messages(guardModdable(regexp)).join("\n"), /^modules\/main\.js:\d+:19: a RegExp/m);
   });
 });

@@ -4,19 +4,19 @@
 // above U+10FFFF, no truncated sequences, and no U+0000. Written for size (it ships in
 // every device build): each sequence is decoded first and its code point checked after.
 
-/** Printable ASCII only: one byte a character (a topic without properties is always this). */
-const PRINTABLE_ASCII = /^[ -~]*$/;
-
 /**
  * Bytes needed to encode `s` as UTF-8. A lone surrogate counts as U+FFFD (3 bytes),
- * the replacement writeUtf8 makes. Printable ASCII is answered by one regex test, not a loop:
- * on XS a telemetry topic of 33 characters costs 128 compute units instead of 1,471
- * (`node bin/linkguard.js bench --only xs`), and every publish sizes its topic twice.
+ * the replacement writeUtf8 makes. The ASCII run at its start is counted with one comparison
+ * a character (a topic is ASCII: ids and property names are, and percentEncode makes the
+ * rest so). No RegExp: on Moddable SDK 8.2.3 every exec of a RegExp in a preloaded module
+ * leaks its match data, and a collection during it can crash the engine (ENGINES.md).
  */
 export function utf8Length(s: string): number {
-  if (PRINTABLE_ASCII.test(s)) return s.length;
-  let len = 0;
-  for (let i = 0; i < s.length; i++) {
+  const n = s.length;
+  let i = 0;
+  while (i < n && s.charCodeAt(i) < 0x80) i++;
+  let len = i;
+  for (; i < n; i++) {
     const c = s.charCodeAt(i);
     // a high surrogate followed by a low one is a pair: 2 units, 4 bytes
     // (charCodeAt past the end is NaN, which is no low surrogate)
@@ -52,13 +52,19 @@ export function writeUtf8(s: string, buf: Uint8Array, pos: number): number {
  * invalid (the lead byte of a bad or truncated sequence, or a 0x00 byte unless nulOk).
  */
 export function decodeUtf8(buf: Uint8Array, i: number, end: number, nulOk: boolean): string | number {
-  // Printable ASCII (every topic the hub sends us): the bytes as characters, 64 at a time (on
-  // Espruino each argument of apply is a JsVar while it runs), checked by one regex test;
-  // anything else is decoded again below, byte by byte. On XS a 105-byte C2D topic costs 935
-  // compute units this way instead of 2,492 (`node bin/linkguard.js bench --only xs`).
+  // ASCII without NUL (every topic the hub sends us): the bytes as characters, 64 at a time
+  // (on Espruino each argument of apply is a JsVar while it runs); anything else is decoded
+  // byte by byte below. No RegExp (see utf8Length).
   let out = "";
-  for (let j = i; j < end; j += 64) out += String.fromCharCode.apply(null, buf.subarray(j, end - j > 64 ? j + 64 : end) as unknown as number[]);
-  if (PRINTABLE_ASCII.test(out)) return out;
+  let j = i;
+  for (; j < end; j++) {
+    const b = buf[j];
+    if (b === 0 || b >= 0x80) break;
+  }
+  if (j === end) {
+    for (j = i; j < end; j += 64) out += String.fromCharCode.apply(null, buf.subarray(j, end - j > 64 ? j + 64 : end) as unknown as number[]);
+    return out;
+  }
   out = "";
   while (i < end) {
     const at = i;
