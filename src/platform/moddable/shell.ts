@@ -69,167 +69,197 @@ interface AnySocket {
 }
 
 /**
- * The one socket, generation-aware. The SDK's sockets must not be closed from inside their own
- * callbacks (on lin, closing a SecureSocket from its handshake callback crashed mcsim with a
- * segmentation fault): a socket that ends is detached at once (nothing more from it counts),
- * closed on a fresh turn, and only then reported.
+ * The one socket and what was seen of it. The functions below live at module level (in flash,
+ * in a preloaded module) and read it through `this` (the runner calls them as methods) or as an
+ * argument: no closure per port, each of which would take slots in RAM for the device's life.
+ * The SDK's sockets must not be closed from inside their own callbacks (on lin, closing a
+ * SecureSocket from its handshake callback crashed mcsim with a segmentation fault): a socket
+ * that ends is detached at once (nothing more from it counts), closed on a fresh turn, and only
+ * then reported.
  */
-export function moddableTransport(ca?: ArrayBuffer | HostBuffer): Transport {
-  let sock: AnySocket | null = null;
-  let sockGen = 0;
-  let report: Report;
-  let tls = false;
-  let seen = 0;
+interface SocketPort extends Transport {
+  /** the CA certificate (DER), or undefined */
+  ca: ArrayBuffer | HostBuffer | undefined;
+  /** the socket of `gen`; null when it is gone or none was made */
+  sock: AnySocket | null;
+  gen: number;
+  /** where this socket's news goes: the runner's post, given at each open */
+  report?: Report;
+  tls: boolean;
+  seen: number;
   /** bytes accepted from the link, not yet taken by the socket (the first may be partly sent) */
-  let pending: Uint8Array[] = [];
+  pending: Uint8Array[];
+}
 
-  /** k ended (seen says how): close it outside its callback, then report. */
-  function gone(k: AnySocket, saw: number, detail?: string): void {
-    if (sock !== k) return;
-    sock = null;
-    pending = [];
-    const gen = sockGen, to = report, cause = closeCause(seen | saw, tls);
-    Timer.set(() => {
-      try { k.close(); } catch { /* closed already (SecureSocket closes itself after an error) */ }
-      to({ type: "transportClosed", gen: gen, cause: cause, detail: detail });
-    }, 0);
-  }
+/** k ended (saw says how): close it outside its callback, then report. */
+function gone(p: SocketPort, k: AnySocket, saw: number, detail?: string): void {
+  if (p.sock !== k) return;
+  p.sock = null;
+  p.pending = [];
+  const gen = p.gen, to = p.report as Report, cause = closeCause(p.seen | saw, p.tls);
+  Timer.set(() => {
+    try { k.close(); } catch { /* closed already (SecureSocket closes itself after an error) */ }
+    to({ type: "transportClosed", gen: gen, cause: cause, detail: detail });
+  }, 0);
+}
 
-  function open(gen: number, host: string, port: number, useTls: boolean, to: Report): void {
-    sockGen = gen;
-    report = to;
-    tls = useTls;
-    seen = 0;
-    pending = [];
-    let k: AnySocket;
-    try {
-      k = tls
-        ? (new SecureSocket({ host: host, port: port, secure: { protocolVersion: 0x303, certificate: ca, verify: true } }) as unknown as AnySocket)
-        : (new Socket({ host: host, port: port }) as unknown as AnySocket);
-    } catch (e) {
-      sock = null;
-      const m = String(e);
-      Timer.set(() => to({ type: "transportClosed", gen: gen, cause: closeCause(SAW_ERROR, tls), detail: m }), 0);
+/** What socket k said (its callback; `this` there is not the socket, so k comes along). */
+function said(p: SocketPort, k: AnySocket, message: number, value?: number): void {
+  if (p.sock !== k) return;
+  switch (message) {
+    case MSG_CONNECT:
+      p.seen |= SAW_TCP | SAW_UP; // SecureSocket: after the handshake; Socket: TCP connected
+      (p.report as Report)({ type: "transportOpened", gen: p.gen });
+      return;
+    case MSG_READABLE: {
+      const ab = k.read(ArrayBuffer);
+      if (ab && ab.byteLength > 0) (p.report as Report)({ type: "transportData", gen: p.gen, bytes: new Uint8Array(ab) });
       return;
     }
-    sock = k;
-    // SecureSocket tells nothing of TCP before MSG_CONNECT: counted as reached (see above)
-    if (tls) seen = SAW_TCP;
-    // `this` inside SDK callbacks is not the socket: keep it in `k`
-    k.callback = (message: number, value?: number) => {
-      if (sock !== k) return;
-      switch (message) {
-        case MSG_CONNECT:
-          seen |= SAW_TCP | SAW_UP; // SecureSocket: after the handshake; Socket: TCP connected
-          to({ type: "transportOpened", gen: gen });
-          return;
-        case MSG_READABLE: {
-          const ab = k.read(ArrayBuffer);
-          if (ab && ab.byteLength > 0) to({ type: "transportData", gen: gen, bytes: new Uint8Array(ab) });
-          return;
-        }
-        case MSG_WRITABLE:
-          flush(k);
-          return;
-        case MSG_DISCONNECT:
-          gone(k, 0);
-          return;
-        case MSG_ERROR:
-        default:
-          gone(k, SAW_ERROR, "socket message " + message + (value !== undefined ? " " + value : ""));
-      }
-    };
+    case MSG_WRITABLE:
+      flush(p, k);
+      return;
+    case MSG_DISCONNECT:
+      gone(p, k, 0);
+      return;
+    case MSG_ERROR:
+    default:
+      gone(p, k, SAW_ERROR, "socket message " + message + (value !== undefined ? " " + value : ""));
   }
+}
 
-  /**
-   * Hands the socket as much as it says fits (write() with no argument: its free send space,
-   * after TLS overhead), a piece at a time: SecureSocket throws `can't write all data` for more.
-   * What does not fit waits, in order, for MSG_WRITABLE. A socket that throws anyway is dead.
-   */
-  function flush(k: AnySocket): void {
-    while (pending.length > 0 && sock === k) {
-      const head = pending[0];
-      let room = 0;
-      try {
-        room = k.write();
-        if (room <= 0) return; // wait for MSG_WRITABLE
-        const n = room < head.length ? room : head.length;
-        k.write(n === head.length ? head : head.subarray(0, n));
-        if (n === head.length) pending.shift();
-        else pending[0] = head.subarray(n);
-      } catch (x) {
-        gone(k, SAW_ERROR, "write failed with " + room + " bytes free: " + String(x));
-        return;
-      }
+/**
+ * Hands the socket as much as it says fits (write() with no argument: its free send space,
+ * after TLS overhead), a piece at a time: SecureSocket throws `can't write all data` for more.
+ * What does not fit waits, in order, for MSG_WRITABLE. A socket that throws anyway is dead.
+ */
+function flush(p: SocketPort, k: AnySocket): void {
+  while (p.pending.length > 0 && p.sock === k) {
+    const head = p.pending[0];
+    let room = 0;
+    try {
+      room = k.write();
+      if (room <= 0) return; // wait for MSG_WRITABLE
+      const n = room < head.length ? room : head.length;
+      k.write(n === head.length ? head : head.subarray(0, n));
+      if (n === head.length) p.pending.shift();
+      else p.pending[0] = head.subarray(n);
+    } catch (x) {
+      gone(p, k, SAW_ERROR, "write failed with " + room + " bytes free: " + String(x));
+      return;
     }
   }
+}
 
-  return {
-    open: open,
-    write(gen: number, bytes: Uint8Array) {
-      if (sock === null || gen !== sockGen) return;
-      pending.push(bytes); // only read here (the socket copies what it takes): no copy of our own
-      flush(sock);
-    },
-    close(gen: number) {
-      if (sock !== null && gen === sockGen) gone(sock, SAW_ASKED);
-    },
-  };
+function sockOpen(this: SocketPort, gen: number, host: string, port: number, tls: boolean, to: Report): void {
+  const p = this;
+  let k: AnySocket;
+  p.gen = gen;
+  p.report = to;
+  p.tls = tls;
+  p.seen = 0;
+  p.pending = [];
+  try {
+    k = tls
+      ? (new SecureSocket({ host: host, port: port, secure: { protocolVersion: 0x303, certificate: p.ca, verify: true } }) as unknown as AnySocket)
+      : (new Socket({ host: host, port: port }) as unknown as AnySocket);
+  } catch (e) {
+    p.sock = null;
+    const m = String(e);
+    Timer.set(() => to({ type: "transportClosed", gen: gen, cause: closeCause(SAW_ERROR, tls), detail: m }), 0);
+    return;
+  }
+  p.sock = k;
+  // SecureSocket tells nothing of TCP before MSG_CONNECT: counted as reached (see above)
+  if (tls) p.seen = SAW_TCP;
+  // one closure per connection: `this` inside SDK callbacks is not the socket
+  k.callback = (message: number, value?: number) => said(p, k, message, value);
+}
+
+function sockWrite(this: SocketPort, gen: number, bytes: Uint8Array): void {
+  if (this.sock === null || gen !== this.gen) return;
+  this.pending.push(bytes); // only read here (the socket copies what it takes): no copy of our own
+  flush(this, this.sock);
+}
+
+function sockClose(this: SocketPort, gen: number): void {
+  if (this.sock !== null && gen === this.gen) gone(this, this.sock, SAW_ASKED);
+}
+
+/** The one socket, generation-aware. */
+export function moddableTransport(ca?: ArrayBuffer | HostBuffer): Transport {
+  const p: SocketPort = { open: sockOpen, write: sockWrite, close: sockClose, ca: ca, sock: null, gen: 0, tls: false, seen: 0, pending: [] };
+  return p;
+}
+
+/** One Timer per kind, and where they report; read through `this` or the timer's expiry. */
+interface TimerPort extends Timers {
+  timers: { [kind: string]: Timer | undefined };
+  report?: Report;
+  /** the expiry: the one closure of the port (Timer.set hands it only the timer) */
+  expired: (t: Timer) => void;
+}
+
+/**
+ * A timer's expiry: one function for every timer (Timer.set hands it the timer it returned,
+ * modules/base/timer/modTimer.c), not a closure each in RAM while it is pending.
+ */
+function timerExpired(p: TimerPort, t: Timer): void {
+  for (let i = 0; i < TIMER_KINDS.length; i++) {
+    const k = TIMER_KINDS[i];
+    if (p.timers[k] === t) {
+      p.timers[k] = undefined;
+      (p.report as Report)({ type: "timerFired", kind: k });
+      return;
+    }
+  }
+}
+
+function timerStart(this: TimerPort, kind: TimerKind, ms: number, to: Report): void {
+  this.cancel(kind);
+  this.report = to;
+  this.timers[kind] = Timer.set(this.expired, ms);
+}
+
+function timerCancel(this: TimerPort, kind: TimerKind): void {
+  const t = this.timers[kind];
+  if (t !== undefined) {
+    this.timers[kind] = undefined;
+    Timer.clear(t);
+  }
 }
 
 function moddableTimers(): Timers {
-  const timers: { [kind: string]: Timer | undefined } = {};
-  let report: Report;
-  /**
-   * A timer's expiry: one function for every timer (Timer.set hands it the timer it returned,
-   * modules/base/timer/modTimer.c), not a closure each in RAM while it is pending.
-   */
-  function expired(t: Timer): void {
-    for (let i = 0; i < TIMER_KINDS.length; i++) {
-      const k = TIMER_KINDS[i];
-      if (timers[k] === t) {
-        timers[k] = undefined;
-        report({ type: "timerFired", kind: k });
-        return;
-      }
-    }
-  }
-  function cancel(kind: TimerKind): void {
-    const t = timers[kind];
-    if (t !== undefined) {
-      timers[kind] = undefined;
-      Timer.clear(t);
-    }
-  }
-  return {
-    start(kind: TimerKind, ms: number, to: Report) {
-      cancel(kind);
-      report = to;
-      timers[kind] = Timer.set(expired, ms);
-    },
-    cancel: cancel,
-  };
+  const p = { start: timerStart, cancel: timerCancel, timers: {} } as TimerPort;
+  p.expired = (t: Timer) => timerExpired(p, t);
+  return p;
 }
 
 /** The record as two Preference keys of `domain`, written only when they change (flash wear). */
-function moddableStorage(domain: string): Storage {
-  return {
-    load() {
-      try {
-        const a = Preference.get(domain, "attempt");
-        const e = Preference.get(domain, "lastError");
-        if (typeof a === "number") return { attempt: a, lastError: typeof e === "string" ? e : "" };
-      } catch { /* none */ }
-      return undefined;
-    },
-    save(d: Persisted) {
-      try {
-        if (Preference.get(domain, "attempt") !== d.attempt) Preference.set(domain, "attempt", d.attempt);
-        if (Preference.get(domain, "lastError") !== d.lastError) Preference.set(domain, "lastError", d.lastError.slice(0, 60));
-      } catch { /* no preference storage: nothing persists */ }
-    },
-  };
+interface PrefPort extends Storage { domain: string }
+
+function prefLoad(this: PrefPort): Persisted | undefined {
+  try {
+    const a = Preference.get(this.domain, "attempt");
+    const e = Preference.get(this.domain, "lastError");
+    if (typeof a === "number") return { attempt: a, lastError: typeof e === "string" ? e : "" };
+  } catch { /* none */ }
+  return undefined;
 }
+
+function prefSave(this: PrefPort, d: Persisted): void {
+  const domain = this.domain;
+  try {
+    if (Preference.get(domain, "attempt") !== d.attempt) Preference.set(domain, "attempt", d.attempt);
+    if (Preference.get(domain, "lastError") !== d.lastError) Preference.set(domain, "lastError", d.lastError.slice(0, 60));
+  } catch { /* no preference storage: nothing persists */ }
+}
+
+/** Time.ticks in ms; the wall clock in whole seconds. */
+const CLOCK = {
+  nowMs: function () { return Time.ticks; },
+  epochSec: function () { return Math.floor(Date.now() / 1000); },
+};
 
 export function runLink(o: ShellOptions): Link {
   const cfg = o.cfg;
@@ -246,8 +276,8 @@ export function runLink(o: ShellOptions): Link {
   const link = deviceLink(createLink(cfg, undefined, seed), {
     transport: moddableTransport(o.ca),
     timers: moddableTimers(),
-    clock: { nowMs: () => Time.ticks, epochSec: () => Math.floor(Date.now() / 1000) },
-    storage: moddableStorage(o.domain || "linkguard"),
+    clock: CLOCK,
+    storage: { load: prefLoad, save: prefSave, domain: o.domain || "linkguard" } as PrefPort,
     app: o,
     onCommand: (c, t) => observe(diag, c, t),
     onFault: report,
