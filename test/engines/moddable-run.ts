@@ -64,6 +64,24 @@ export function buildApp(o: { sdk: string; dir: string; name: string; config: ob
   return { so: mine, buildOutput: b.stdout + b.stderr, mcconfigMs };
 }
 
+/**
+ * A bare Moddable app (no linkguard build): `files` (manifest.json and its modules) written to
+ * DIR/NAME, then mcconfig as buildApp runs it. For checks of the engine itself.
+ */
+export function buildRawApp(o: { sdk: string; dir: string; name: string; files: { [file: string]: string } }): string {
+  const app = join(o.dir, o.name);
+  mkdirSync(app, { recursive: true });
+  for (const f of Object.keys(o.files)) writeFileSync(join(app, f), o.files[f]);
+  const out = mcOutputDir(o.sdk);
+  mkdirSync(out, { recursive: true });
+  const m = spawnSync(moddableTool(o.sdk, "mcconfig"), ["-m", "-i", "-p", "lin", "-t", "build", "-o", out], { cwd: app, env: sdkEnv(o.sdk), encoding: "utf8", maxBuffer: 64 << 20 });
+  const so = join(out, "bin", "lin", "mc", "instrument", o.name, "mc.so");
+  if (m.status !== 0 || !existsSync(so)) throw new Error(`mcconfig failed (${m.status}) in ${app}:\n${(m.stdout || "").slice(-3000)}\n${(m.stderr || "").slice(-3000)}`);
+  const mine = join(o.dir, o.name + ".so");
+  copyFileSync(so, mine);
+  return mine;
+}
+
 export interface Line { atMs: number; text: string }
 
 export interface App {

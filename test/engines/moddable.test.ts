@@ -18,7 +18,7 @@ import { startHub, HubEmulator } from "../../src/sim/hub/emulator.js";
 import { makeCerts, Certs } from "../../src/sim/certs.js";
 import { waitFor } from "../../src/sim/device.js";
 import { need, requireNeed, skipUnless } from "../helpers/needs.js";
-import { buildApp, runApp, stopAllApps, App, Prefs } from "./moddable-run.js";
+import { buildApp, buildRawApp, runApp, stopAllApps, App, Prefs } from "./moddable-run.js";
 
 const MODDABLE = need("moddable");
 
@@ -241,6 +241,30 @@ describe("Moddable (XS) on the real engine: mcconfig -p lin, mcsim, the emulator
       } finally {
         await app.stop();
         await closeHubs();
+      }
+    }
+  });
+
+  // Why `linkguard build --target moddable` refuses every RegExp (src/bundle/guards-moddable.ts,
+  // guard 3): on this SDK a RegExp in a preloaded module crashes XS. If this test fails because the
+  // RegExp app ran to the end, the SDK is fixed and the guard may go.
+  test("the engine: a RegExp tested in a preloaded module crashes XS; the same check by a loop runs", async () => {
+    const manifest = JSON.stringify({ include: ["$(MODDABLE)/examples/manifest_base.json"], modules: { "*": ["./main", "./check"] }, preload: ["check"] });
+    const check = "const PRINTABLE = /^[ -~]*$/;\n" +
+      "export function byRegExp(s) { return PRINTABLE.test(s); }\n" +
+      "export function byLoop(s) { for (let i = 0; i < s.length; i++) { const c = s.charCodeAt(i); if (c < 0x20 || c > 0x7e) return false; } return true; }\n";
+    const main = (fn: string) => `import { ${fn} } from "check";\nlet n = 0;\n` +
+      `for (let i = 0; i < 20000; i++) if (${fn}("devices/dev-0001/messages/events/")) n++;\ntrace("done " + n + "\\n");\n`;
+    for (const [name, fn, crashes] of [["xsregexp", "byRegExp", true], ["xsloop", "byLoop", false]] as const) {
+      const so = buildRawApp({ sdk, dir, name, files: { "manifest.json": manifest, "check.js": check, "main.js": main(fn) } });
+      const app = runApp(sdk, so, name);
+      try {
+        const outcome = await app.waitFor(/^done (\d+)$/, 20000).then((l) => "done " + l.match[1], (e: Error) => (app.exited() ? "exited" : "timeout: " + e.message));
+        console.error(`real-engine moddable: 20,000 tests of a topic ${fn === "byRegExp" ? "by a preloaded RegExp" : "by a loop"}: ${outcome === "exited" ? "mcsim died (" + app.tail(2).replace(/\n/g, " ") + ")" : outcome}`);
+        if (crashes) assert.equal(outcome, "exited", "the RegExp app ran to the end: this SDK no longer crashes, and guard 3 may be lifted");
+        else assert.equal(outcome, "done 20000");
+      } finally {
+        await app.stop();
       }
     }
   });
