@@ -52,20 +52,17 @@ export function writeUtf8(s: string, buf: Uint8Array, pos: number): number {
  * invalid (the lead byte of a bad or truncated sequence, or a 0x00 byte unless nulOk).
  */
 export function decodeUtf8(buf: Uint8Array, i: number, end: number, nulOk: boolean): string | number {
-  // ASCII without NUL (every topic the hub sends us): the bytes as characters, 64 at a time
-  // (on Espruino each argument of apply is a JsVar while it runs); anything else is decoded
-  // byte by byte below. No RegExp (see utf8Length).
+  // The run of ASCII without NUL at the start (every topic the hub sends us is all of it): its
+  // bytes as characters, 64 at a time (on Espruino each argument of apply is a JsVar while it
+  // runs); from the first other byte on, byte by byte below. No RegExp (see utf8Length).
   let out = "";
   let j = i;
   for (; j < end; j++) {
     const b = buf[j];
     if (b === 0 || b >= 0x80) break;
   }
-  if (j === end) {
-    for (j = i; j < end; j += 64) out += String.fromCharCode.apply(null, buf.subarray(j, end - j > 64 ? j + 64 : end) as unknown as number[]);
-    return out;
-  }
-  out = "";
+  for (let s = i; s < j; s += 64) out += String.fromCharCode.apply(null, buf.subarray(s, j - s > 64 ? s + 64 : j) as unknown as number[]);
+  i = j;
   while (i < end) {
     const at = i;
     let c = buf[i++];
