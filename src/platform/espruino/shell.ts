@@ -187,7 +187,9 @@ function timerCancel(this: TimerPort, kind: TimerKind): void {
 interface FilePort extends Storage { stateFile: string; saved: string }
 
 function fileLoad(this: FilePort): Persisted | undefined {
-  let d: any; // declared outside the try: see sockClose() above
+  // declared outside the try: Espruino declares a var only when its statement runs, and terser's
+  // hoist_vars leaves a function's only var where it is (guards-espruino.ts, varFirst)
+  let d: any;
   try {
     d = require("Storage").readJSON(this.stateFile, true);
     if (d && typeof d.attempt === "number") {
